@@ -1,0 +1,43 @@
+"""Operational endpoints that belong to no app."""
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from config.celery import app as celery_app
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _check_broker() -> str:
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=settings.HEALTHZ_BROKER_TIMEOUT)
+    return "ok"
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    """Report database and broker status: 200 when both answer, else 503.
+
+    Load balancers poll this, so it never raises: a failing part is reported by
+    name with the error's class, not as an HTML 500.
+    """
+    checks = {}
+    for name, check in (("database", _check_database), ("broker", _check_broker)):
+        try:
+            checks[name] = {"status": check()}
+        except Exception as exc:  # noqa: BLE001 - any failure means "down"
+            checks[name] = {"status": "error", "error": exc.__class__.__name__}
+    healthy = all(c["status"] == "ok" for c in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", "checks": checks},
+        status=200 if healthy else 503,
+    )

@@ -1,0 +1,443 @@
+"""The operator's home for members, visits and the service catalogue.
+
+Members and visits are written only through ``members.services``: the member
+form hands its cleaned data to ``member_register`` / ``member_update``; visits
+are recorded on the "Record a visit" page and cancelled or refunded by actions.
+"""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from members import services
+from members.admin_filters import BirthdayMonthFilter, LastVisitFilter
+from members.forms import VisitLineFormSet, VisitRecordForm
+from members.models import Location, Member, Service, ServiceCategory, Visit, VisitLine
+
+admin.site.site_header = _("Regulars administration")
+admin.site.site_title = _("Regulars")
+admin.site.index_title = _("Loyalty program")
+
+
+@admin.register(Location)
+class LocationAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "address", "phone", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "code", "address"]
+    prepopulated_fields = {"code": ["name"]}
+
+
+class ServiceInline(admin.TabularInline):
+    model = Service
+    fields = ["name", "base_price", "duration_minutes", "is_premium", "is_active"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ServiceCategory)
+class ServiceCategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "sort_order"]
+    list_editable = ["sort_order"]
+    search_fields = ["name", "code"]
+    prepopulated_fields = {"code": ["name"]}
+    inlines = [ServiceInline]
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "category",
+        "base_price",
+        "duration_minutes",
+        "is_premium",
+        "excluded_from_discounts",
+        "is_active",
+    ]
+    list_filter = ["category", "is_premium", "excluded_from_discounts", "is_active"]
+    list_select_related = ["category"]
+    search_fields = ["name", "code"]
+    prepopulated_fields = {"code": ["name"]}
+    autocomplete_fields = ["category"]
+
+
+class VisitInline(admin.TabularInline):
+    """The member's visit history, newest first, read-only."""
+
+    model = Visit
+    fields = [
+        "paid_at",
+        "location",
+        "services",
+        "total",
+        "amount_paid",
+        "status",
+        "source",
+    ]
+    readonly_fields = fields
+    ordering = ["-paid_at"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = _("visit history")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("location")
+            .prefetch_related("lines__service")
+        )
+
+    @admin.display(description=_("services"))
+    def services(self, visit):
+        return ", ".join(
+            f"{line.service.name} × {line.quantity}"
+            if line.quantity > 1
+            else line.service.name
+            for line in visit.lines.all()
+        )
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    list_display = [
+        "full_name",
+        "phone",
+        "email",
+        "visits_count",
+        "total_spent",
+        "last_visit_at",
+        "registration_location",
+        "status",
+    ]
+    list_filter = [
+        "status",
+        "registration_location",
+        LastVisitFilter,
+        BirthdayMonthFilter,
+        "consent_sms",
+        "consent_email",
+        "consent_push",
+    ]
+    list_select_related = ["registration_location"]
+    search_fields = ["phone", "first_name", "last_name", "email"]
+    search_help_text = _("Phone (any format), name or email.")
+    show_full_result_count = False  # a COUNT(*) over a million members on every page
+    date_hierarchy = "registered_at"
+    ordering = ["-registered_at"]
+    autocomplete_fields = ["registration_location"]
+    readonly_fields = [
+        "visits_count",
+        "total_spent",
+        "first_visit_at",
+        "last_visit_at",
+        "consent_sms_at",
+        "consent_email_at",
+        "consent_push_at",
+        "created_at",
+        "updated_at",
+        "record_visit_link",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "phone",
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "birthday",
+                    "status",
+                ]
+            },
+        ),
+        (
+            _("Enrolment"),
+            {"fields": ["registered_at", "registration_location", "preferences"]},
+        ),
+        (
+            _("Marketing consents"),
+            {
+                "fields": [
+                    ("consent_sms", "consent_sms_at"),
+                    ("consent_email", "consent_email_at"),
+                    ("consent_push", "consent_push_at"),
+                ]
+            },
+        ),
+        (
+            _("Visit stats"),
+            {
+                "fields": [
+                    ("visits_count", "total_spent"),
+                    ("first_visit_at", "last_visit_at"),
+                    "record_visit_link",
+                ]
+            },
+        ),
+        (
+            _("Record"),
+            {"classes": ["collapse"], "fields": ["created_at", "updated_at"]},
+        ),
+    ]
+    inlines = [VisitInline]
+
+    def has_delete_permission(self, request, obj=None):
+        # Members are blocked or erased, never deleted: their visits and points
+        # history must survive (and visits protect them in the database too).
+        return False
+
+    @admin.display(description=_("name"), ordering="last_name")
+    def full_name(self, member):
+        return member.full_name
+
+    @admin.display(description=_("checkout"))
+    def record_visit_link(self, member):
+        if member.pk is None:
+            return "—"
+        url = reverse("admin:members_visit_add") + f"?member={member.pk}"
+        return format_html(
+            '<a class="button" href="{}">{}</a>', url, _("Record a visit")
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        """Match a phone typed any way ("8 916 123-45-67") by its E.164 form."""
+        results, may_have_duplicates = super().get_search_results(
+            request, queryset, search_term
+        )
+        try:
+            phone = services.phone_normalize(search_term)
+        except ValidationError:
+            return results, may_have_duplicates
+        return results | queryset.filter(phone=phone), may_have_duplicates
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in form.changed_data}
+        consents = {
+            name.removeprefix("consent_"): data.pop(name)
+            for name in list(data)
+            if name.startswith("consent_")
+        }
+        if change:
+            if consents:
+                data["consents"] = consents
+            saved = services.member_update(member=obj, **data)
+        else:
+            data.pop("status", None)
+            saved = services.member_register(
+                phone=form.cleaned_data["phone"],
+                first_name=form.cleaned_data["first_name"],
+                **{k: v for k, v in data.items() if k not in ("phone", "first_name")},
+                consents={
+                    channel: form.cleaned_data[f"consent_{channel}"]
+                    for channel in services.CONSENT_CHANNELS
+                },
+            )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+
+class VisitLineInline(admin.TabularInline):
+    model = VisitLine
+    fields = ["service", "price", "quantity", "amount"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("amount"))
+    def amount(self, line):
+        return line.amount
+
+
+@admin.register(Visit)
+class VisitAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "paid_at",
+        "member_link",
+        "location",
+        "total",
+        "amount_paid",
+        "status",
+        "source",
+        "external_id",
+    ]
+    list_filter = ["status", "source", "location", "paid_at"]
+    list_select_related = ["member", "location"]
+    search_fields = ["=id", "external_id", "member__phone", "member__last_name"]
+    search_help_text = _("Visit number, external id, member phone or last name.")
+    show_full_result_count = False
+    date_hierarchy = "paid_at"
+    ordering = ["-paid_at"]
+    readonly_fields = [
+        "member",
+        "location",
+        "status",
+        "source",
+        "external_id",
+        "total",
+        "amount_paid",
+        "paid_at",
+        "note",
+        "recorded_by",
+        "created_at",
+        "status_changed_at",
+        "status_changed_by",
+        "status_reason",
+    ]
+    inlines = [VisitLineInline]
+    actions = ["cancel_visits", "refund_visits"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a visit's content is history; its status moves by actions
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("members.cancel_visit")
+
+    def has_refund_permission(self, request):
+        return request.user.has_perm("members.refund_visit")
+
+    @admin.display(description=_("member"), ordering="member__last_name")
+    def member_link(self, visit):
+        url = reverse("admin:members_member_change", args=[visit.member_id])
+        return format_html('<a href="{}">{}</a>', url, visit.member.full_name)
+
+    @admin.action(description=_("Cancel selected visits"), permissions=["cancel"])
+    def cancel_visits(self, request, queryset):
+        return self._status_action(
+            request, queryset, services.visit_cancel, _("Cancel visits")
+        )
+
+    @admin.action(description=_("Refund selected visits"), permissions=["refund"])
+    def refund_visits(self, request, queryset):
+        return self._status_action(
+            request, queryset, services.visit_refund, _("Refund visits")
+        )
+
+    def _status_action(self, request, queryset, service, title):
+        """Ask for a reason, then call the service once per selected visit."""
+        reason = request.POST.get("reason", "").strip()
+        if "apply" not in request.POST or not reason:
+            if "apply" in request.POST:
+                self.message_user(request, _("Please give a reason."), messages.ERROR)
+            return TemplateResponse(
+                request,
+                "admin/members/visit/status_action.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": title,
+                    "visits": queryset.select_related("member", "location"),
+                    "action": request.POST["action"],
+                    "opts": self.model._meta,
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        done, errors = 0, []
+        for visit in queryset:
+            try:
+                service(visit=visit, reason=reason, actor=request.user)
+                done += 1
+            except ValidationError as exc:
+                errors.extend(exc.messages)
+        if done:
+            self.message_user(
+                request,
+                ngettext("%(count)d visit updated.", "%(count)d visits updated.", done)
+                % {"count": done},
+                messages.SUCCESS,
+            )
+        for error in errors:
+            self.message_user(request, error, messages.ERROR)
+        return None
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """The checkout page: pick a member, add service lines, record the visit."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = VisitRecordForm(request.POST)
+            lines = VisitLineFormSet(request.POST, prefix="lines")
+            if form.is_valid() and lines.is_valid():
+                try:
+                    result = services.visit_record(
+                        member=form.cleaned_data["member"],
+                        location=form.cleaned_data["location"],
+                        lines=[f.to_input() for f in lines.forms if f.has_changed()],
+                        paid_at=form.cleaned_data["paid_at"],
+                        amount_paid=form.cleaned_data["amount_paid"],
+                        note=form.cleaned_data["note"],
+                        recorded_by=request.user,
+                    )
+                except ValidationError as exc:
+                    _add_service_errors(form, exc)
+                else:
+                    visit = result.visit
+                    self.message_user(
+                        request,
+                        _("Visit #%(id)s recorded for %(member)s: %(total)s.")
+                        % {
+                            "id": visit.pk,
+                            "member": visit.member.full_name,
+                            "total": visit.total,
+                        },
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:members_member_change", args=[visit.member_id])
+                    )
+        else:
+            initial = {}
+            member_id = request.GET.get("member", "")
+            if member_id.isdigit():
+                initial["member"] = member_id
+                member = (
+                    Member.objects.filter(pk=member_id)
+                    .only("registration_location")
+                    .first()
+                )
+                if member and member.registration_location_id:
+                    initial["location"] = member.registration_location_id
+            form = VisitRecordForm(initial=initial)
+            lines = VisitLineFormSet(prefix="lines")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Record a visit"),
+            "form": form,
+            "lines": lines,
+            "media": self.media + form.media + lines.media,
+            "opts": self.model._meta,
+            "has_view_permission": self.has_view_permission(request),
+        }
+        return TemplateResponse(request, "admin/members/visit/record.html", context)
+
+
+def _add_service_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)

@@ -1,0 +1,55 @@
+"""List filters for the members admin."""
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.utils import timezone
+from django.utils.dates import MONTHS
+from django.utils.translation import gettext_lazy as _
+
+
+class LastVisitFilter(admin.SimpleListFilter):
+    title = _("last visit")
+    parameter_name = "last_visit"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("30", _("Within 30 days")),
+            ("90", _("Within 90 days")),
+            ("90-180", _("90–180 days ago")),
+            ("180-365", _("180–365 days ago")),
+            ("365+", _("Over a year ago")),
+            ("never", _("Never")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value == "never":
+            return queryset.filter(last_visit_at__isnull=True)
+        now = timezone.now()
+        if value.endswith("+"):
+            return queryset.filter(
+                last_visit_at__lt=now - timedelta(days=int(value[:-1]))
+            )
+        if "-" in value:
+            newest, oldest = (int(v) for v in value.split("-"))
+            return queryset.filter(
+                last_visit_at__lt=now - timedelta(days=newest),
+                last_visit_at__gte=now - timedelta(days=oldest),
+            )
+        return queryset.filter(last_visit_at__gte=now - timedelta(days=int(value)))
+
+
+class BirthdayMonthFilter(admin.SimpleListFilter):
+    title = _("birthday month")
+    parameter_name = "birthday_month"
+
+    def lookups(self, request, model_admin):
+        return [(str(number), name) for number, name in MONTHS.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(birthday__month=int(self.value()))
+        return queryset

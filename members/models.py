@@ -1,0 +1,310 @@
+"""Members, the catalogue of services, locations and paid visits."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Location(models.Model):
+    """A branch of the business where visits happen (or a mobile team's base)."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    code = models.SlugField(
+        _("code"),
+        max_length=40,
+        unique=True,
+        help_text=_("Short stable identifier used by integrations and reports."),
+    )
+    address = models.CharField(_("address"), max_length=255, blank=True)
+    phone = PhoneNumberField(_("phone"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(
+        _("created"), default=timezone.now, editable=False
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("location")
+        verbose_name_plural = _("locations")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ServiceCategory(models.Model):
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    sort_order = models.PositiveSmallIntegerField(_("sort order"), default=0)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+        verbose_name = _("service category")
+        verbose_name_plural = _("service categories")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Service(models.Model):
+    """Something a member pays for: a 60-minute massage, an aromatherapy add-on."""
+
+    category = models.ForeignKey(
+        ServiceCategory,
+        on_delete=models.PROTECT,
+        related_name="services",
+        verbose_name=_("category"),
+    )
+    name = models.CharField(_("name"), max_length=160, unique=True)
+    code = models.SlugField(_("code"), max_length=60, unique=True)
+    base_price = models.DecimalField(_("base price"), **MONEY)
+    duration_minutes = models.PositiveSmallIntegerField(_("duration, minutes"))
+    is_premium = models.BooleanField(
+        _("premium"), default=False, help_text=_("Premium services may earn more.")
+    )
+    excluded_from_discounts = models.BooleanField(
+        _("excluded from discounts"),
+        default=False,
+        help_text=_("Tier discounts and promotions never apply to this service."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["category__sort_order", "name"]
+        verbose_name = _("service")
+        verbose_name_plural = _("services")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(base_price__gte=0), name="service_base_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gt=0), name="service_duration_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Member(models.Model):
+    """A client of the business enrolled in the loyalty program.
+
+    The visit stats are a cache of the member's paid visits, kept exact by the
+    services in ``members.services`` (same transaction, ``F()`` updates) and
+    checked nightly by ``member_stats_reconcile``.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        BLOCKED = "blocked", _("Blocked")
+        ERASED = "erased", _("Erased")
+
+    phone = PhoneNumberField(_("phone"), unique=True)
+    email = models.EmailField(_("email"), blank=True)
+    first_name = models.CharField(_("first name"), max_length=80)
+    last_name = models.CharField(_("last name"), max_length=80, blank=True)
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
+    registered_at = models.DateTimeField(_("registered"), default=timezone.now)
+    registration_location = models.ForeignKey(
+        Location,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="registered_members",
+        verbose_name=_("registration location"),
+    )
+    preferences = models.TextField(
+        _("preferences"),
+        blank=True,
+        help_text=_("Preferred services, master, pressure, allergies…"),
+    )
+
+    # Marketing consents, one per channel, with when the member last changed it.
+    consent_sms = models.BooleanField(_("SMS consent"), default=False)
+    consent_sms_at = models.DateTimeField(
+        _("SMS consent changed"), null=True, blank=True
+    )
+    consent_email = models.BooleanField(_("email consent"), default=False)
+    consent_email_at = models.DateTimeField(
+        _("email consent changed"), null=True, blank=True
+    )
+    consent_push = models.BooleanField(_("push consent"), default=False)
+    consent_push_at = models.DateTimeField(
+        _("push consent changed"), null=True, blank=True
+    )
+
+    # Cached stats over paid visits.
+    visits_count = models.PositiveIntegerField(_("visits"), default=0)
+    total_spent = models.DecimalField(_("total spent"), default=Decimal("0"), **MONEY)
+    first_visit_at = models.DateTimeField(_("first visit"), null=True, blank=True)
+    last_visit_at = models.DateTimeField(_("last visit"), null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-registered_at"]
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        indexes = [
+            models.Index(fields=["last_name", "first_name"], name="member_name_idx"),
+            models.Index(fields=["email"], name="member_email_idx"),
+            models.Index(fields=["last_visit_at"], name="member_last_visit_idx"),
+            models.Index(fields=["birthday"], name="member_birthday_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total_spent__gte=0), name="member_total_spent_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} ({self.phone})"
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+
+class Visit(models.Model):
+    """One paid appointment: a member, a location, one or more service lines.
+
+    ``(source, external_id)`` is unique, so the same booking sent twice by a
+    booking/POS system records once. ``fingerprint`` hashes the content the
+    booking carried, to tell a retry (same content) from a conflicting reuse of
+    an id (different content).
+    """
+
+    class Status(models.TextChoices):
+        PAID = "paid", _("Paid")
+        CANCELLED = "cancelled", _("Cancelled")
+        REFUNDED = "refunded", _("Refunded")
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", _("Admin checkout")
+        POS = "pos", _("Booking/POS system")
+        IMPORT = "import", _("Import")
+        DEMO = "demo", _("Demo data")
+
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.PROTECT,
+        related_name="visits",
+        verbose_name=_("member"),
+    )
+    location = models.ForeignKey(
+        Location,
+        on_delete=models.PROTECT,
+        related_name="visits",
+        verbose_name=_("location"),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PAID
+    )
+    source = models.CharField(
+        _("source"), max_length=16, choices=Source.choices, default=Source.ADMIN
+    )
+    external_id = models.CharField(
+        _("external id"),
+        max_length=100,
+        blank=True,
+        help_text=_("The booking's id in the system that sent it."),
+    )
+    fingerprint = models.CharField(max_length=64, editable=False)
+    total = models.DecimalField(_("total"), **MONEY)
+    amount_paid = models.DecimalField(_("paid in money"), **MONEY)
+    paid_at = models.DateTimeField(_("paid at"), default=timezone.now)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
+    status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("status changed by"),
+    )
+    status_reason = models.CharField(_("reason"), max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-paid_at"]
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
+        permissions = [
+            ("cancel_visit", _("Can cancel a visit")),
+            ("refund_visit", _("Can refund a visit")),
+        ]
+        indexes = [
+            models.Index(fields=["member", "-paid_at"], name="visit_member_paid_idx"),
+            models.Index(fields=["paid_at"], name="visit_paid_at_idx"),
+            models.Index(
+                fields=["location", "paid_at"], name="visit_location_paid_idx"
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="visit_unique_external_id_per_source",
+            ),
+            models.CheckConstraint(
+                condition=Q(total__gte=0), name="visit_total_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_paid__gte=0) & Q(amount_paid__lte=models.F("total")),
+                name="visit_amount_paid_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return _("Visit #%(id)s") % {"id": self.pk}
+
+
+class VisitLine(models.Model):
+    visit = models.ForeignKey(
+        Visit, on_delete=models.CASCADE, related_name="lines", verbose_name=_("visit")
+    )
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="+", verbose_name=_("service")
+    )
+    price = models.DecimalField(_("price"), **MONEY)
+    quantity = models.PositiveSmallIntegerField(_("quantity"), default=1)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("visit line")
+        verbose_name_plural = _("visit lines")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__gte=0), name="visit_line_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="visit_line_quantity_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} × {self.quantity}"
+
+    @property
+    def amount(self) -> Decimal:
+        return self.price * self.quantity

@@ -1,0 +1,90 @@
+"""Reads about members and visits shared by admin, API, tasks and services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import (
+    Count,
+    DecimalField,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+
+from members.models import Member, Visit
+
+
+def visit_by_external_id(*, source: str, external_id: str) -> Visit | None:
+    return Visit.objects.filter(source=source, external_id=external_id).first()
+
+
+def member_paid_visit_bounds(
+    *, member_id: int
+) -> tuple[datetime | None, datetime | None]:
+    """First and last ``paid_at`` among the member's paid visits (None if none)."""
+    bounds = Visit.objects.filter(
+        member_id=member_id, status=Visit.Status.PAID
+    ).aggregate(first=Min("paid_at"), last=Max("paid_at"))
+    return bounds["first"], bounds["last"]
+
+
+def _paid_visits_of_outer_member():
+    return (
+        Visit.objects.filter(member=OuterRef("pk"), status=Visit.Status.PAID)
+        .order_by()
+        .values("member")
+    )
+
+
+def member_stats_expressions() -> dict:
+    """Correlated subqueries giving each member's true stats from paid visits."""
+    paid = _paid_visits_of_outer_member()
+    money = DecimalField(max_digits=12, decimal_places=2)
+    return {
+        "visits_count": Coalesce(Subquery(paid.annotate(v=Count("id")).values("v")), 0),
+        "total_spent": Coalesce(
+            Subquery(
+                paid.annotate(v=Sum("amount_paid")).values("v"), output_field=money
+            ),
+            Value(0, output_field=money),
+        ),
+        "first_visit_at": Subquery(paid.annotate(v=Min("paid_at")).values("v")),
+        "last_visit_at": Subquery(paid.annotate(v=Max("paid_at")).values("v")),
+    }
+
+
+def members_with_stale_stats() -> QuerySet[Member]:
+    """Members whose cached stats differ from what their paid visits say."""
+    truth = {f"true_{k}": v for k, v in member_stats_expressions().items()}
+    stale = (
+        Member.objects.annotate(**truth)
+        .filter(
+            ~Q(visits_count=F("true_visits_count"))
+            | ~Q(total_spent=F("true_total_spent"))
+            | Q(first_visit_at__isnull=True, true_first_visit_at__isnull=False)
+            | Q(first_visit_at__isnull=False, true_first_visit_at__isnull=True)
+            | ~Q(first_visit_at=F("true_first_visit_at"))
+            | Q(last_visit_at__isnull=True, true_last_visit_at__isnull=False)
+            | Q(last_visit_at__isnull=False, true_last_visit_at__isnull=True)
+            | ~Q(last_visit_at=F("true_last_visit_at"))
+        )
+        .values("pk")
+    )
+    return Member.objects.filter(pk__in=stale)
+
+
+def member_recent_visits(*, member: Member, limit: int = 50) -> QuerySet[Visit]:
+    return (
+        Visit.objects.filter(member=member)
+        .select_related("location")
+        .prefetch_related("lines__service")
+        .order_by("-paid_at")[:limit]
+    )

@@ -1,0 +1,426 @@
+"""Writes for members and visits. Admin, API, tasks and commands call these.
+
+Every service that touches a member's visits runs in one transaction with the
+member row locked (``select_for_update``), so a retried booking, a cancel racing
+a refund or two front-desk clicks cannot double-count the cached stats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest, Least
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from phonenumber_field.phonenumber import PhoneNumber, to_python
+
+from members import selectors
+from members.models import Location, Member, Service, Visit, VisitLine
+from members.money import money
+
+MAX_LINE_QUANTITY = 100
+# A visit may be stamped a little in the future: tills and servers disagree.
+PAID_AT_CLOCK_SKEW = timedelta(minutes=5)
+CONSENT_CHANNELS = ("sms", "email", "push")
+
+
+# --- Members ----------------------------------------------------------------
+
+
+def phone_normalize(raw: str | PhoneNumber) -> str:
+    """Return ``raw`` in E.164 ("+79161234567") or raise ``ValidationError``.
+
+    Numbers without a country code are read in PHONENUMBER_DEFAULT_REGION, so a
+    front desk in Moscow may type "8 916 123-45-67".
+    """
+    number = raw if isinstance(raw, PhoneNumber) else to_python(str(raw).strip())
+    if not isinstance(number, PhoneNumber) or not number.is_valid():
+        raise ValidationError(
+            {"phone": _("Enter a valid phone number, e.g. +7 916 123-45-67.")},
+            code="invalid_phone",
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@transaction.atomic
+def member_register(
+    *,
+    phone: str,
+    first_name: str,
+    last_name: str = "",
+    email: str = "",
+    birthday: date | None = None,
+    registration_location: Location | None = None,
+    preferences: str = "",
+    consents: dict[str, bool] | None = None,
+    registered_at: datetime | None = None,
+) -> Member:
+    """Enrol a new member. A phone belongs to one member only."""
+    now = timezone.now()
+    member = Member(
+        phone=phone_normalize(phone),
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        email=email.strip().lower(),
+        birthday=birthday,
+        registration_location=registration_location,
+        preferences=preferences,
+        registered_at=registered_at or now,
+    )
+    for channel, granted in (consents or {}).items():
+        _consent_set(member, channel, granted, now)
+    _member_validate(member)
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError as exc:  # a concurrent registration won the race
+        raise _phone_taken() from exc
+    return member
+
+
+@transaction.atomic
+def member_update(*, member: Member, **fields) -> Member:
+    """Change a member's profile. ``consents`` ({channel: bool}) stamps changes.
+
+    Visit stats are not editable here: they follow from the visits.
+    """
+    editable = {
+        "phone",
+        "first_name",
+        "last_name",
+        "email",
+        "birthday",
+        "registration_location",
+        "preferences",
+        "status",
+    }
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    now = timezone.now()
+    for name, value in fields.items():
+        if name == "consents":
+            for channel, granted in value.items():
+                _consent_set(member, channel, granted, now)
+        elif name in editable:
+            if name == "phone":
+                value = phone_normalize(value)
+            elif name == "email":
+                value = value.strip().lower()
+            setattr(member, name, value)
+        else:
+            raise ValueError(f"member_update cannot change {name!r}")
+    _member_validate(member)
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError as exc:
+        raise _phone_taken() from exc
+    return member
+
+
+def _consent_set(member: Member, channel: str, granted: bool, now: datetime) -> None:
+    if channel not in CONSENT_CHANNELS:
+        raise ValidationError(
+            {
+                "consents": _("Unknown consent channel “%(channel)s”.")
+                % {"channel": channel}
+            },
+            code="invalid_consent_channel",
+        )
+    if getattr(member, f"consent_{channel}") != bool(granted) or member.pk is None:
+        setattr(member, f"consent_{channel}", bool(granted))
+        setattr(member, f"consent_{channel}_at", now)
+
+
+def _member_validate(member: Member) -> None:
+    if not member.first_name:
+        raise ValidationError(
+            {"first_name": _("A first name is required.")}, code="required"
+        )
+    if Member.objects.filter(phone=member.phone).exclude(pk=member.pk).exists():
+        raise _phone_taken()
+    member.full_clean(exclude=["phone"], validate_unique=False)
+
+
+def _phone_taken() -> ValidationError:
+    return ValidationError(
+        {"phone": _("A member with this phone number already exists.")},
+        code="phone_taken",
+    )
+
+
+# --- Visits -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisitLineInput:
+    """A line as a caller sends it; ``price`` defaults to the service's base price."""
+
+    service: Service | int
+    quantity: int = 1
+    price: Decimal | str | int | None = None
+
+
+@dataclass(frozen=True)
+class VisitRecordResult:
+    visit: Visit
+    created: bool  # False when an identical booking had already been recorded
+
+
+@transaction.atomic
+def visit_record(
+    *,
+    member: Member,
+    location: Location,
+    lines: list[VisitLineInput],
+    paid_at: datetime | None = None,
+    amount_paid: Decimal | str | int | None = None,
+    source: str = Visit.Source.ADMIN,
+    external_id: str = "",
+    recorded_by=None,
+    note: str = "",
+) -> VisitRecordResult:
+    """Record a paid visit and add it to the member's cached stats.
+
+    Idempotent by ``(source, external_id)``: the same booking sent again returns
+    the visit recorded the first time; the same id with other content is refused
+    (``external_id_conflict``). Bad input raises ``ValidationError`` and writes
+    nothing.
+    """
+    paid_at = paid_at or timezone.now()
+    external_id = (external_id or "").strip()
+    if source not in Visit.Source.values:
+        raise ValidationError(
+            {"source": _("Unknown visit source.")}, code="invalid_source"
+        )
+    if paid_at > timezone.now() + PAID_AT_CLOCK_SKEW:
+        raise ValidationError(
+            {"paid_at": _("A visit cannot be paid in the future.")},
+            code="paid_at_in_future",
+        )
+    if not location.is_active:
+        raise ValidationError(
+            {"location": _("This location is closed.")}, code="location_inactive"
+        )
+    priced = _lines_price(lines)
+    total = money(sum((price * qty for _s, price, qty in priced), Decimal("0")))
+    paid = total if amount_paid is None else _money_field(amount_paid, "amount_paid")
+    if paid > total:
+        raise ValidationError(
+            {"amount_paid": _("The amount paid cannot exceed the visit total.")},
+            code="amount_paid_exceeds_total",
+        )
+    fingerprint = _visit_fingerprint(member.pk, location.pk, paid_at, priced, paid)
+
+    # Lock order: the member row first, always, so concurrent writers for one
+    # member queue up instead of deadlocking.
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.status != Member.Status.ACTIVE:
+        raise ValidationError(
+            {
+                "member": _("This member is %(status)s and cannot record visits.")
+                % {"status": member.get_status_display().lower()}
+            },
+            code="member_not_active",
+        )
+    if external_id:
+        existing = selectors.visit_by_external_id(
+            source=source, external_id=external_id
+        )
+        if existing is not None:
+            return VisitRecordResult(
+                _visit_same_or_conflict(existing, fingerprint), False
+            )
+
+    visit = Visit(
+        member=member,
+        location=location,
+        source=source,
+        external_id=external_id,
+        fingerprint=fingerprint,
+        total=total,
+        amount_paid=paid,
+        paid_at=paid_at,
+        recorded_by=recorded_by,
+        note=note,
+    )
+    try:
+        with transaction.atomic():
+            visit.save()
+    except IntegrityError:
+        # Another member's request carried the same external id and won: the
+        # member lock does not serialise those, the unique constraint does.
+        existing = selectors.visit_by_external_id(
+            source=source, external_id=external_id
+        )
+        if existing is None:
+            raise
+        return VisitRecordResult(_visit_same_or_conflict(existing, fingerprint), False)
+    VisitLine.objects.bulk_create(
+        VisitLine(visit=visit, service=service, price=price, quantity=qty)
+        for service, price, qty in priced
+    )
+    Member.objects.filter(pk=member.pk).update(
+        visits_count=F("visits_count") + 1,
+        total_spent=F("total_spent") + paid,
+        first_visit_at=Least(
+            Coalesce(F("first_visit_at"), Value(paid_at)), Value(paid_at)
+        ),
+        last_visit_at=Greatest(
+            Coalesce(F("last_visit_at"), Value(paid_at)), Value(paid_at)
+        ),
+    )
+    return VisitRecordResult(visit, True)
+
+
+@transaction.atomic
+def visit_cancel(*, visit: Visit, reason: str = "", actor=None) -> Visit:
+    """Cancel a paid visit recorded by mistake or not taken place.
+
+    Takes it out of the member's stats. Cancelling a cancelled visit does nothing.
+    """
+    return _visit_reverse(
+        visit=visit, to=Visit.Status.CANCELLED, reason=reason, actor=actor
+    )
+
+
+@transaction.atomic
+def visit_refund(*, visit: Visit, reason: str = "", actor=None) -> Visit:
+    """Refund a paid visit: the money went back, so the visit no longer counts.
+
+    Refunding a refunded visit does nothing.
+    """
+    return _visit_reverse(
+        visit=visit, to=Visit.Status.REFUNDED, reason=reason, actor=actor
+    )
+
+
+def _visit_reverse(*, visit: Visit, to: str, reason: str, actor) -> Visit:
+    Member.objects.select_for_update().filter(pk=visit.member_id).get()
+    visit = Visit.objects.select_for_update().get(pk=visit.pk)
+    if visit.status == to:
+        return visit
+    if visit.status != Visit.Status.PAID:
+        raise ValidationError(
+            _("Visit #%(id)s is already %(status)s.")
+            % {"id": visit.pk, "status": visit.get_status_display().lower()},
+            code="visit_not_paid",
+        )
+    visit.status = to
+    visit.status_reason = reason.strip()[:255]
+    visit.status_changed_at = timezone.now()
+    visit.status_changed_by = actor
+    visit.save(
+        update_fields=[
+            "status",
+            "status_reason",
+            "status_changed_at",
+            "status_changed_by",
+        ]
+    )
+    first, last = selectors.member_paid_visit_bounds(member_id=visit.member_id)
+    Member.objects.filter(pk=visit.member_id).update(
+        visits_count=F("visits_count") - 1,
+        total_spent=F("total_spent") - visit.amount_paid,
+        first_visit_at=first,
+        last_visit_at=last,
+    )
+    return visit
+
+
+def member_stats_reconcile() -> int:
+    """Repair the cached visit stats of every member whose cache drifted.
+
+    One UPDATE over the members that differ from their paid visits; a second
+    run finds nothing to do. Returns how many members were repaired.
+    """
+    return selectors.members_with_stale_stats().update(
+        **selectors.member_stats_expressions()
+    )
+
+
+def _lines_price(lines: list[VisitLineInput]) -> list[tuple[Service, Decimal, int]]:
+    if not lines:
+        raise ValidationError(
+            {"lines": _("A visit needs at least one service.")}, code="no_lines"
+        )
+    ids = {ln.service if isinstance(ln.service, int) else ln.service.pk for ln in lines}
+    services = Service.objects.in_bulk(ids)
+    priced = []
+    for line in lines:
+        service_id = line.service if isinstance(line.service, int) else line.service.pk
+        service = services.get(service_id)
+        if service is None:
+            raise ValidationError(
+                {"lines": _("Unknown service #%(id)s.") % {"id": service_id}},
+                code="unknown_service",
+            )
+        if (
+            not isinstance(line.quantity, int)
+            or not 1 <= line.quantity <= MAX_LINE_QUANTITY
+        ):
+            raise ValidationError(
+                {
+                    "lines": _("Quantity must be a whole number from 1 to %(max)s.")
+                    % {"max": MAX_LINE_QUANTITY}
+                },
+                code="invalid_quantity",
+            )
+        price = (
+            service.base_price
+            if line.price is None
+            else _money_field(line.price, "lines")
+        )
+        priced.append((service, price, line.quantity))
+    return priced
+
+
+def _money_field(value, field: str) -> Decimal:
+    try:
+        amount = money(value)
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise ValidationError(
+            {field: _("“%(value)s” is not an amount of money.") % {"value": value}},
+            code="invalid_amount",
+        ) from exc
+    if not amount.is_finite() or amount < 0:
+        raise ValidationError(
+            {field: _("An amount cannot be negative.")}, code="negative_amount"
+        )
+    if amount >= Decimal("1e10"):
+        raise ValidationError(
+            {field: _("The amount is too large.")}, code="amount_too_large"
+        )
+    return amount
+
+
+def _visit_fingerprint(member_id, location_id, paid_at, priced, paid) -> str:
+    payload = {
+        "member": member_id,
+        "location": location_id,
+        "paid_at": paid_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "amount_paid": str(paid),
+        "lines": sorted([s.pk, str(p), q] for s, p, q in priced),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _visit_same_or_conflict(existing: Visit, fingerprint: str) -> Visit:
+    if existing.fingerprint != fingerprint:
+        raise ValidationError(
+            {
+                "external_id": _(
+                    "Booking “%(id)s” was already recorded with different content."
+                )
+                % {"id": existing.external_id}
+            },
+            code="external_id_conflict",
+        )
+    return existing
