@@ -17,7 +17,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Round
 
 from members.models import Member, Visit
 
@@ -50,11 +50,16 @@ def member_stats_expressions() -> dict:
     money = DecimalField(max_digits=12, decimal_places=2)
     return {
         "visits_count": Coalesce(Subquery(paid.annotate(v=Count("id")).values("v")), 0),
-        "total_spent": Coalesce(
-            Subquery(
-                paid.annotate(v=Sum("amount_paid")).values("v"), output_field=money
+        # Rounded to kopecks like the services' writes: on SQLite a SUM of
+        # decimals is a binary float, which would never equal the cache exactly.
+        "total_spent": Round(
+            Coalesce(
+                Subquery(
+                    paid.annotate(v=Sum("amount_paid")).values("v"), output_field=money
+                ),
+                Value(0, output_field=money),
             ),
-            Value(0, output_field=money),
+            2,
         ),
         "first_visit_at": Subquery(paid.annotate(v=Min("paid_at")).values("v")),
         "last_visit_at": Subquery(paid.annotate(v=Max("paid_at")).values("v")),
@@ -63,22 +68,29 @@ def member_stats_expressions() -> dict:
 
 def members_with_stale_stats() -> QuerySet[Member]:
     """Members whose cached stats differ from what their paid visits say."""
-    truth = {f"true_{k}": v for k, v in member_stats_expressions().items()}
+    truth = member_stats_expressions()
     stale = (
-        Member.objects.annotate(**truth)
-        .filter(
-            ~Q(visits_count=F("true_visits_count"))
-            | ~Q(total_spent=F("true_total_spent"))
-            | Q(first_visit_at__isnull=True, true_first_visit_at__isnull=False)
-            | Q(first_visit_at__isnull=False, true_first_visit_at__isnull=True)
-            | ~Q(first_visit_at=F("true_first_visit_at"))
-            | Q(last_visit_at__isnull=True, true_last_visit_at__isnull=False)
-            | Q(last_visit_at__isnull=False, true_last_visit_at__isnull=True)
-            | ~Q(last_visit_at=F("true_last_visit_at"))
-        )
+        Member.objects.annotate(**{f"true_{k}": v for k, v in truth.items()})
+        .filter(_or(_differs(name, f"true_{name}") for name in truth))
         .values("pk")
     )
     return Member.objects.filter(pk__in=stale)
+
+
+def _differs(a: str, b: str) -> Q:
+    """``a IS DISTINCT FROM b``: NULL equals NULL, NULL differs from a value."""
+    return (
+        Q(**{f"{a}__isnull": True, f"{b}__isnull": False})
+        | Q(**{f"{a}__isnull": False, f"{b}__isnull": True})
+        | (Q(**{f"{a}__isnull": False, f"{b}__isnull": False}) & ~Q(**{a: F(b)}))
+    )
+
+
+def _or(conditions) -> Q:
+    combined = Q(pk__in=[])
+    for condition in conditions:
+        combined |= condition
+    return combined
 
 
 def member_recent_visits(*, member: Member, limit: int = 50) -> QuerySet[Visit]:

@@ -17,7 +17,7 @@ import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
-from django.db.models.functions import Coalesce, Greatest, Least
+from django.db.models.functions import Coalesce, Greatest, Least, Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from phonenumber_field.phonenumber import PhoneNumber, to_python
@@ -32,6 +32,16 @@ PAID_AT_CLOCK_SKEW = timedelta(minutes=5)
 CONSENT_CHANNELS = ("sms", "email", "push")
 
 
+def _field_error(field: str, message, code: str) -> ValidationError:
+    """A ValidationError on ``field`` that keeps its ``code``.
+
+    ``ValidationError({field: message}, code=...)`` drops the code: Django keeps
+    codes only on the errors inside the dict. Callers (and the API) tell refusals
+    apart by code, so build the inner error with it.
+    """
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
 # --- Members ----------------------------------------------------------------
 
 
@@ -43,9 +53,10 @@ def phone_normalize(raw: str | PhoneNumber) -> str:
     """
     number = raw if isinstance(raw, PhoneNumber) else to_python(str(raw).strip())
     if not isinstance(number, PhoneNumber) or not number.is_valid():
-        raise ValidationError(
-            {"phone": _("Enter a valid phone number, e.g. +7 916 123-45-67.")},
-            code="invalid_phone",
+        raise _field_error(
+            "phone",
+            _("Enter a valid phone number, e.g. +7 916 123-45-67."),
+            "invalid_phone",
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -127,12 +138,10 @@ def member_update(*, member: Member, **fields) -> Member:
 
 def _consent_set(member: Member, channel: str, granted: bool, now: datetime) -> None:
     if channel not in CONSENT_CHANNELS:
-        raise ValidationError(
-            {
-                "consents": _("Unknown consent channel “%(channel)s”.")
-                % {"channel": channel}
-            },
-            code="invalid_consent_channel",
+        raise _field_error(
+            "consents",
+            _("Unknown consent channel “%(channel)s”.") % {"channel": channel},
+            "invalid_consent_channel",
         )
     if getattr(member, f"consent_{channel}") != bool(granted) or member.pk is None:
         setattr(member, f"consent_{channel}", bool(granted))
@@ -141,18 +150,15 @@ def _consent_set(member: Member, channel: str, granted: bool, now: datetime) -> 
 
 def _member_validate(member: Member) -> None:
     if not member.first_name:
-        raise ValidationError(
-            {"first_name": _("A first name is required.")}, code="required"
-        )
+        raise _field_error("first_name", _("A first name is required."), "required")
     if Member.objects.filter(phone=member.phone).exclude(pk=member.pk).exists():
         raise _phone_taken()
     member.full_clean(exclude=["phone"], validate_unique=False)
 
 
 def _phone_taken() -> ValidationError:
-    return ValidationError(
-        {"phone": _("A member with this phone number already exists.")},
-        code="phone_taken",
+    return _field_error(
+        "phone", _("A member with this phone number already exists."), "phone_taken"
     )
 
 
@@ -197,25 +203,23 @@ def visit_record(
     paid_at = paid_at or timezone.now()
     external_id = (external_id or "").strip()
     if source not in Visit.Source.values:
-        raise ValidationError(
-            {"source": _("Unknown visit source.")}, code="invalid_source"
-        )
+        raise _field_error("source", _("Unknown visit source."), "invalid_source")
     if paid_at > timezone.now() + PAID_AT_CLOCK_SKEW:
-        raise ValidationError(
-            {"paid_at": _("A visit cannot be paid in the future.")},
-            code="paid_at_in_future",
+        raise _field_error(
+            "paid_at", _("A visit cannot be paid in the future."), "paid_at_in_future"
         )
     if not location.is_active:
-        raise ValidationError(
-            {"location": _("This location is closed.")}, code="location_inactive"
+        raise _field_error(
+            "location", _("This location is closed."), "location_inactive"
         )
     priced = _lines_price(lines)
     total = money(sum((price * qty for _s, price, qty in priced), Decimal("0")))
     paid = total if amount_paid is None else _money_field(amount_paid, "amount_paid")
     if paid > total:
-        raise ValidationError(
-            {"amount_paid": _("The amount paid cannot exceed the visit total.")},
-            code="amount_paid_exceeds_total",
+        raise _field_error(
+            "amount_paid",
+            _("The amount paid cannot exceed the visit total."),
+            "amount_paid_exceeds_total",
         )
     fingerprint = _visit_fingerprint(member.pk, location.pk, paid_at, priced, paid)
 
@@ -223,12 +227,11 @@ def visit_record(
     # member queue up instead of deadlocking.
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.status != Member.Status.ACTIVE:
-        raise ValidationError(
-            {
-                "member": _("This member is %(status)s and cannot record visits.")
-                % {"status": member.get_status_display().lower()}
-            },
-            code="member_not_active",
+        raise _field_error(
+            "member",
+            _("This member is %(status)s and cannot record visits.")
+            % {"status": member.get_status_display().lower()},
+            "member_not_active",
         )
     if external_id:
         existing = selectors.visit_by_external_id(
@@ -269,7 +272,9 @@ def visit_record(
     )
     Member.objects.filter(pk=member.pk).update(
         visits_count=F("visits_count") + 1,
-        total_spent=F("total_spent") + paid,
+        # Rounded in SQL: SQLite keeps decimals as binary floats, and unrounded
+        # sums drift (0.10 + 0.70 - 0.70 - 0.10 < 0 breaks the CHECK).
+        total_spent=Round(F("total_spent") + paid, 2),
         first_visit_at=Least(
             Coalesce(F("first_visit_at"), Value(paid_at)), Value(paid_at)
         ),
@@ -328,7 +333,7 @@ def _visit_reverse(*, visit: Visit, to: str, reason: str, actor) -> Visit:
     first, last = selectors.member_paid_visit_bounds(member_id=visit.member_id)
     Member.objects.filter(pk=visit.member_id).update(
         visits_count=F("visits_count") - 1,
-        total_spent=F("total_spent") - visit.amount_paid,
+        total_spent=Round(F("total_spent") - visit.amount_paid, 2),
         first_visit_at=first,
         last_visit_at=last,
     )
@@ -348,8 +353,8 @@ def member_stats_reconcile() -> int:
 
 def _lines_price(lines: list[VisitLineInput]) -> list[tuple[Service, Decimal, int]]:
     if not lines:
-        raise ValidationError(
-            {"lines": _("A visit needs at least one service.")}, code="no_lines"
+        raise _field_error(
+            "lines", _("A visit needs at least one service."), "no_lines"
         )
     ids = {ln.service if isinstance(ln.service, int) else ln.service.pk for ln in lines}
     services = Service.objects.in_bulk(ids)
@@ -358,20 +363,20 @@ def _lines_price(lines: list[VisitLineInput]) -> list[tuple[Service, Decimal, in
         service_id = line.service if isinstance(line.service, int) else line.service.pk
         service = services.get(service_id)
         if service is None:
-            raise ValidationError(
-                {"lines": _("Unknown service #%(id)s.") % {"id": service_id}},
-                code="unknown_service",
+            raise _field_error(
+                "lines",
+                _("Unknown service #%(id)s.") % {"id": service_id},
+                "unknown_service",
             )
         if (
             not isinstance(line.quantity, int)
             or not 1 <= line.quantity <= MAX_LINE_QUANTITY
         ):
-            raise ValidationError(
-                {
-                    "lines": _("Quantity must be a whole number from 1 to %(max)s.")
-                    % {"max": MAX_LINE_QUANTITY}
-                },
-                code="invalid_quantity",
+            raise _field_error(
+                "lines",
+                _("Quantity must be a whole number from 1 to %(max)s.")
+                % {"max": MAX_LINE_QUANTITY},
+                "invalid_quantity",
             )
         price = (
             service.base_price
@@ -386,18 +391,15 @@ def _money_field(value, field: str) -> Decimal:
     try:
         amount = money(value)
     except (InvalidOperation, TypeError, ValueError) as exc:
-        raise ValidationError(
-            {field: _("“%(value)s” is not an amount of money.") % {"value": value}},
-            code="invalid_amount",
+        raise _field_error(
+            field,
+            _("“%(value)s” is not an amount of money.") % {"value": value},
+            "invalid_amount",
         ) from exc
     if not amount.is_finite() or amount < 0:
-        raise ValidationError(
-            {field: _("An amount cannot be negative.")}, code="negative_amount"
-        )
+        raise _field_error(field, _("An amount cannot be negative."), "negative_amount")
     if amount >= Decimal("1e10"):
-        raise ValidationError(
-            {field: _("The amount is too large.")}, code="amount_too_large"
-        )
+        raise _field_error(field, _("The amount is too large."), "amount_too_large")
     return amount
 
 
@@ -414,13 +416,10 @@ def _visit_fingerprint(member_id, location_id, paid_at, priced, paid) -> str:
 
 def _visit_same_or_conflict(existing: Visit, fingerprint: str) -> Visit:
     if existing.fingerprint != fingerprint:
-        raise ValidationError(
-            {
-                "external_id": _(
-                    "Booking “%(id)s” was already recorded with different content."
-                )
-                % {"id": existing.external_id}
-            },
-            code="external_id_conflict",
+        raise _field_error(
+            "external_id",
+            _("Booking “%(id)s” was already recorded with different content.")
+            % {"id": existing.external_id},
+            "external_id_conflict",
         )
     return existing

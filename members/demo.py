@@ -1,0 +1,726 @@
+"""A realistic demo massage & spa chain, generated deterministically in bulk.
+
+Used by ``manage.py seed_demo``. Everything is derived from ``(seed, index)``,
+so a member's data is the same whichever chunk creates it, a second run skips
+what exists, and an interrupted run resumes where it stopped.
+
+Members and visits are written with ``bulk_create`` (a million members in
+minutes) instead of one ``visit_record`` call per visit; the cached stats are
+computed here from the very visits inserted, in the same transaction, so they
+obey the invariant that ``members.services`` keeps (``reconcile_member_stats``
+finds nothing to repair afterwards; the tests check it).
+"""
+
+from __future__ import annotations
+
+import random
+import zoneinfo
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from itertools import accumulate
+from multiprocessing import get_context
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from members.models import Location, Member, Service, ServiceCategory, Visit, VisitLine
+
+# --- Catalogue --------------------------------------------------------------
+
+LOCATIONS = [
+    # code, English name, Russian name, address, weight of members registered there
+    (
+        "center",
+        "Regulars Spa — Centre",
+        "Regulars Spa — Центр",
+        "Tverskaya 12, Moscow",
+        5,
+    ),
+    (
+        "patriki",
+        "Regulars Spa — Patriarchs",
+        "Regulars Spa — Патриаршие",
+        "Malaya Bronnaya 20, Moscow",
+        3,
+    ),
+    ("mobile", "Regulars at home", "Regulars на дому", "Mobile team, whole city", 2),
+]
+
+CATEGORIES = [
+    # code, English, Russian
+    ("classic", "Classic massage", "Классический массаж"),
+    ("sports", "Sports massage", "Спортивный массаж"),
+    ("thai", "Thai massage", "Тайский массаж"),
+    ("stones", "Hot stones", "Массаж горячими камнями"),
+    ("lymph", "Lymphatic drainage", "Лимфодренажный массаж"),
+    ("spa", "Spa rituals", "Спа-ритуалы"),
+    ("addons", "Add-ons", "Дополнения"),
+]
+
+# code, category, English, Russian, price, minutes, premium, excluded, popularity
+SERVICES = [
+    (
+        "classic-30",
+        "classic",
+        "Classic back massage, 30 min",
+        "Классический массаж спины, 30 мин",
+        1800,
+        30,
+        False,
+        False,
+        10,
+    ),
+    (
+        "classic-60",
+        "classic",
+        "Classic full-body massage, 60 min",
+        "Классический массаж всего тела, 60 мин",
+        3200,
+        60,
+        False,
+        False,
+        20,
+    ),
+    (
+        "classic-90",
+        "classic",
+        "Classic full-body massage, 90 min",
+        "Классический массаж всего тела, 90 мин",
+        4500,
+        90,
+        False,
+        False,
+        8,
+    ),
+    (
+        "neck-30",
+        "classic",
+        "Neck and collar zone, 30 min",
+        "Массаж шейно-воротниковой зоны, 30 мин",
+        1600,
+        30,
+        False,
+        False,
+        9,
+    ),
+    (
+        "anticellulite-60",
+        "classic",
+        "Anti-cellulite massage, 60 min",
+        "Антицеллюлитный массаж, 60 мин",
+        3500,
+        60,
+        False,
+        False,
+        6,
+    ),
+    (
+        "sports-60",
+        "sports",
+        "Sports massage, 60 min",
+        "Спортивный массаж, 60 мин",
+        3800,
+        60,
+        False,
+        False,
+        8,
+    ),
+    (
+        "sports-recovery-90",
+        "sports",
+        "Post-workout recovery, 90 min",
+        "Восстановление после тренировок, 90 мин",
+        5200,
+        90,
+        False,
+        False,
+        3,
+    ),
+    (
+        "deep-tissue-60",
+        "sports",
+        "Deep tissue massage, 60 min",
+        "Глубокотканный массаж, 60 мин",
+        4000,
+        60,
+        False,
+        False,
+        5,
+    ),
+    (
+        "thai-60",
+        "thai",
+        "Traditional Thai massage, 60 min",
+        "Традиционный тайский массаж, 60 мин",
+        3900,
+        60,
+        False,
+        False,
+        6,
+    ),
+    (
+        "thai-90",
+        "thai",
+        "Traditional Thai massage, 90 min",
+        "Традиционный тайский массаж, 90 мин",
+        5400,
+        90,
+        False,
+        False,
+        4,
+    ),
+    (
+        "thai-oil-60",
+        "thai",
+        "Thai oil massage, 60 min",
+        "Тайский масляный массаж, 60 мин",
+        4200,
+        60,
+        False,
+        False,
+        4,
+    ),
+    (
+        "thai-foot-45",
+        "thai",
+        "Thai foot massage, 45 min",
+        "Тайский массаж стоп, 45 мин",
+        2600,
+        45,
+        False,
+        False,
+        5,
+    ),
+    (
+        "stones-60",
+        "stones",
+        "Hot stone massage, 60 min",
+        "Стоун-терапия, 60 мин",
+        4800,
+        60,
+        True,
+        False,
+        4,
+    ),
+    (
+        "stones-90",
+        "stones",
+        "Hot stone massage, 90 min",
+        "Стоун-терапия, 90 мин",
+        6500,
+        90,
+        True,
+        False,
+        2,
+    ),
+    (
+        "lymph-60",
+        "lymph",
+        "Lymphatic drainage massage, 60 min",
+        "Лимфодренажный массаж, 60 мин",
+        3900,
+        60,
+        False,
+        False,
+        6,
+    ),
+    (
+        "lymph-face-30",
+        "lymph",
+        "Lymphatic drainage of the face, 30 min",
+        "Лимфодренаж лица, 30 мин",
+        2400,
+        30,
+        False,
+        False,
+        4,
+    ),
+    (
+        "pressotherapy-40",
+        "lymph",
+        "Pressotherapy, 40 min",
+        "Прессотерапия, 40 мин",
+        2200,
+        40,
+        False,
+        False,
+        3,
+    ),
+    (
+        "spa-ritual-120",
+        "spa",
+        "Signature spa ritual for two, 120 min",
+        "Фирменный спа-ритуал для двоих, 120 мин",
+        14000,
+        120,
+        True,
+        True,
+        1,
+    ),
+    (
+        "spa-detox-90",
+        "spa",
+        "Detox body wrap and massage, 90 min",
+        "Детокс-обёртывание и массаж, 90 мин",
+        6900,
+        90,
+        True,
+        False,
+        2,
+    ),
+    (
+        "holiday-special-60",
+        "spa",
+        "Seasonal holiday massage, 60 min",
+        "Праздничный сезонный массаж, 60 мин",
+        4900,
+        60,
+        True,
+        True,
+        1,
+    ),
+    (
+        "aroma-addon",
+        "addons",
+        "Aromatherapy",
+        "Ароматерапия",
+        600,
+        15,
+        False,
+        False,
+        10,
+    ),
+    (
+        "premium-oil-addon",
+        "addons",
+        "Premium oils",
+        "Премиальные масла",
+        900,
+        10,
+        True,
+        False,
+        7,
+    ),
+    (
+        "hot-towel-addon",
+        "addons",
+        "Hot towels",
+        "Горячие полотенца",
+        400,
+        10,
+        False,
+        False,
+        5,
+    ),
+    (
+        "scalp-addon",
+        "addons",
+        "Head and scalp massage, 15 min",
+        "Массаж головы, 15 мин",
+        800,
+        15,
+        False,
+        False,
+        6,
+    ),
+    (
+        "extra-30-addon",
+        "addons",
+        "Extended session, +30 min",
+        "Продление сеанса, +30 мин",
+        1500,
+        30,
+        False,
+        False,
+        4,
+    ),
+]
+
+FIRST_NAMES_F = [
+    ("Anna", "Анна"), ("Maria", "Мария"), ("Elena", "Елена"), ("Olga", "Ольга"),
+    ("Natalia", "Наталья"), ("Irina", "Ирина"), ("Tatiana", "Татьяна"), ("Svetlana", "Светлана"),
+    ("Ekaterina", "Екатерина"), ("Yulia", "Юлия"), ("Anastasia", "Анастасия"), ("Daria", "Дарья"),
+    ("Polina", "Полина"), ("Ksenia", "Ксения"), ("Victoria", "Виктория"), ("Alina", "Алина"),
+    ("Sofia", "София"), ("Veronika", "Вероника"), ("Marina", "Марина"), ("Valeria", "Валерия"),
+]  # fmt: skip
+FIRST_NAMES_M = [
+    ("Alexander", "Александр"), ("Dmitry", "Дмитрий"), ("Sergey", "Сергей"), ("Andrey", "Андрей"),
+    ("Alexey", "Алексей"), ("Maxim", "Максим"), ("Ivan", "Иван"), ("Mikhail", "Михаил"),
+    ("Artem", "Артём"), ("Nikita", "Никита"), ("Pavel", "Павел"), ("Roman", "Роман"),
+]  # fmt: skip
+LAST_NAMES = [
+    ("Ivanov", "Иванов"), ("Smirnov", "Смирнов"), ("Kuznetsov", "Кузнецов"), ("Popov", "Попов"),
+    ("Vasiliev", "Васильев"), ("Petrov", "Петров"), ("Sokolov", "Соколов"), ("Mikhailov", "Михайлов"),
+    ("Novikov", "Новиков"), ("Fedorov", "Фёдоров"), ("Morozov", "Морозов"), ("Volkov", "Волков"),
+    ("Alekseev", "Алексеев"), ("Lebedev", "Лебедев"), ("Semenov", "Семёнов"), ("Egorov", "Егоров"),
+    ("Pavlov", "Павлов"), ("Kozlov", "Козлов"), ("Stepanov", "Степанов"), ("Nikolaev", "Николаев"),
+    ("Orlov", "Орлов"), ("Andreev", "Андреев"), ("Makarov", "Макаров"), ("Zakharov", "Захаров"),
+]  # fmt: skip
+EMAIL_DOMAINS = ["mail.example", "inbox.example", "post.example"]
+
+# Client kinds: share of the base, mean days between visits (min, max), and for
+# "lost" clients the months after which they stopped coming.
+KINDS = [
+    ("regular", 0.10),
+    ("occasional", 0.50),
+    ("one_timer", 0.28),
+    ("lost", 0.12),
+]
+
+HISTORY_DAYS = 548  # 18 months
+_PHONE_STRIDE = 7_919  # prime, coprime to 10**9: index -> phone is a bijection
+_PHONE_SPACE = 10**9
+
+
+def demo_phone(index: int, seed: int) -> str:
+    """The demo member ``index``'s phone: a distinct Russian mobile per index."""
+    return f"+79{(index * _PHONE_STRIDE + seed * 1_000_003) % _PHONE_SPACE:09d}"
+
+
+# --- Generation -------------------------------------------------------------
+
+
+@dataclass
+class Catalogue:
+    locations: list[Location]
+    location_weights: list[int]
+    main_services: list[Service]
+    main_weights: list[int]
+    addons: list[Service]
+    addon_weights: list[int]
+
+
+def catalogue_ensure(*, russian: bool) -> Catalogue:
+    """Create the demo locations, categories and services if missing."""
+    locations = []
+    for code, en, ru, address, _weight in LOCATIONS:
+        location, _ = Location.objects.get_or_create(
+            code=code, defaults={"name": ru if russian else en, "address": address}
+        )
+        locations.append(location)
+    categories = {}
+    for order, (code, en, ru) in enumerate(CATEGORIES):
+        categories[code], _ = ServiceCategory.objects.get_or_create(
+            code=code,
+            defaults={"name": ru if russian else en, "sort_order": order * 10},
+        )
+    services = {}
+    for code, cat, en, ru, price, minutes, premium, excluded, _pop in SERVICES:
+        services[code], _ = Service.objects.get_or_create(
+            code=code,
+            defaults={
+                "category": categories[cat],
+                "name": ru if russian else en,
+                "base_price": Decimal(price),
+                "duration_minutes": minutes,
+                "is_premium": premium,
+                "excluded_from_discounts": excluded,
+            },
+        )
+    main = [s for s in SERVICES if s[1] != "addons"]
+    addons = [s for s in SERVICES if s[1] == "addons"]
+    return Catalogue(
+        locations=locations,
+        location_weights=[w for *_x, w in LOCATIONS],
+        main_services=[services[s[0]] for s in main],
+        main_weights=[s[-1] for s in main],
+        addons=[services[s[0]] for s in addons],
+        addon_weights=[s[-1] for s in addons],
+    )
+
+
+@dataclass
+class SeedStats:
+    members_created: int = 0
+    members_skipped: int = 0
+    visits_created: int = 0
+
+
+def members_generate(
+    *,
+    count: int,
+    seed: int,
+    today: date,
+    catalogue: Catalogue,
+    russian: bool,
+    chunk_size: int = 5_000,
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> SeedStats:
+    """Create demo members ``0..count-1`` that do not exist yet, with visits.
+
+    ``jobs`` > 1 generates rows in ``jobs - 1`` worker processes meanwhile.
+    """
+    stats = SeedStats()
+    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    now = datetime.combine(today, time(21, 0), tzinfo=tz)
+    gen = _Generator(seed=seed, now=now, tz=tz, catalogue=catalogue, russian=russian)
+
+    def write(done: int, people: list[_Person]) -> None:
+        if people:
+            created, visits = _chunk_write(people)
+            stats.members_created += created
+            stats.visits_created += visits
+        if progress:
+            progress(done)
+
+    # Generating rows is pure Python and as slow as writing them, so worker
+    # processes generate the next chunks while this one writes: forked after
+    # the database connection is closed, they never touch the database.
+    # Inside a transaction (a test, a caller's atomic block) the connection
+    # cannot be closed, so generation stays in this process.
+    workers = 0 if connection.in_atomic_block else max(0, jobs - 1)
+    if workers:
+        connection.close()
+        pool_context = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
+    else:
+        pool_context = nullcontext()
+    with pool_context as pool:
+        pending: deque = deque()
+        for start in range(0, count, chunk_size):
+            indexes = range(start, min(start + chunk_size, count))
+            todo = _missing(indexes, seed)
+            stats.members_skipped += len(indexes) - len(todo)
+            if pool is None:
+                write(len(indexes), [gen.person(i) for i in todo])
+                continue
+            pending.append((len(indexes), pool.submit(gen.people, todo)))
+            while len(pending) > workers:
+                done, future = pending.popleft()
+                write(done, future.result())
+        while pending:
+            done, future = pending.popleft()
+            write(done, future.result())
+    return stats
+
+
+def _missing(indexes: range, seed: int) -> list[int]:
+    """The demo member indexes whose phone is not taken yet."""
+    phones = {demo_phone(i, seed): i for i in indexes}
+    existing = {
+        number.as_e164
+        for number in Member.objects.filter(phone__in=list(phones)).values_list(
+            "phone", flat=True
+        )
+    }
+    return [i for p, i in phones.items() if p not in existing]
+
+
+# Rows are plain tuples in the column order below, written with COPY on
+# PostgreSQL and executemany on SQLite: model instances and bulk_create cost
+# ~40 µs a row in Python, which turns a million members into an hour.
+MEMBER_COLUMNS = [
+    "id", "phone", "email", "first_name", "last_name", "birthday", "status",
+    "registered_at", "registration_location_id", "preferences",
+    "consent_sms", "consent_sms_at", "consent_email", "consent_email_at",
+    "consent_push", "consent_push_at",
+    "visits_count", "total_spent", "first_visit_at", "last_visit_at",
+    "created_at", "updated_at",
+]  # fmt: skip
+VISIT_COLUMNS = [
+    "id", "member_id", "location_id", "status", "source", "external_id",
+    "fingerprint", "total", "amount_paid", "paid_at", "note", "created_at",
+    "status_changed_at", "status_reason",
+]  # fmt: skip
+LINE_COLUMNS = ["visit_id", "service_id", "price", "quantity"]
+_DATETIME_COLUMNS = {
+    Member._meta.db_table: {
+        i for i, c in enumerate(MEMBER_COLUMNS) if c.endswith("_at")
+    },
+    Visit._meta.db_table: {i for i, c in enumerate(VISIT_COLUMNS) if c.endswith("_at")},
+    VisitLine._meta.db_table: set(),
+}
+
+
+@dataclass
+class _Person:
+    member: list  # MEMBER_COLUMNS without the id
+    visits: list[tuple[list, list[tuple]]]  # (VISIT_COLUMNS without ids, lines)
+
+
+@transaction.atomic
+def _chunk_write(people: list[_Person]) -> tuple[int, int]:
+    if connection.vendor == "postgresql":
+        # Demo rows can be regenerated: don't wait for each chunk's WAL flush.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    member_ids = _ids_reserve(Member, len(people))
+    visit_ids = _ids_reserve(Visit, sum(len(p.visits) for p in people))
+    members, visits, lines = [], [], []
+    next_visit = iter(visit_ids)
+    for member_id, person in zip(member_ids, people, strict=True):
+        members.append((member_id, *person.member))
+        for visit, visit_lines in person.visits:
+            visit_id = next(next_visit)
+            visits.append((visit_id, member_id, *visit))
+            lines.extend((visit_id, *line) for line in visit_lines)
+    _rows_insert(Member._meta.db_table, MEMBER_COLUMNS, members)
+    _rows_insert(Visit._meta.db_table, VISIT_COLUMNS, visits)
+    _rows_insert(VisitLine._meta.db_table, LINE_COLUMNS, lines)
+    return len(members), len(visits)
+
+
+def _ids_reserve(model, count: int) -> list[int]:
+    """Primary keys for ``count`` new rows, safe beside concurrent inserts."""
+    if count == 0:
+        return []
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) "
+                "FROM generate_series(1, %s)",
+                [table, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        if connection.vendor == "sqlite":
+            # The transaction began IMMEDIATE: this connection holds the
+            # database's write lock, so no one else can take these ids.
+            cursor.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"')  # noqa: S608
+            first = cursor.fetchone()[0] + 1
+            return list(range(first, first + count))
+    raise NotImplementedError(
+        f"seed_demo supports PostgreSQL and SQLite, not {connection.vendor}"
+    )
+
+
+def _rows_insert(table: str, columns: list[str], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    names = ", ".join(f'"{c}"' for c in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        adapt = connection.ops.adapt_datetimefield_value
+        datetimes = _DATETIME_COLUMNS[table]
+        if datetimes:
+            rows = [
+                tuple(adapt(v) if i in datetimes else v for i, v in enumerate(row))
+                for row in rows
+            ]
+        marks = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+
+
+class _Generator:
+    """Makes the rows of demo member ``index`` from ``(seed, index)`` alone."""
+
+    def __init__(self, *, seed, now, tz, catalogue: Catalogue, russian: bool):
+        self.seed, self.now, self.tz, self.russian = seed, now, tz, russian
+        self.utc = zoneinfo.ZoneInfo("UTC")
+        self.created = datetime.now(tz=self.utc)
+        self.locations = [loc.pk for loc in catalogue.locations]
+        self.location_cum = list(accumulate(catalogue.location_weights))
+        self.main = [(s.pk, s.base_price) for s in catalogue.main_services]
+        self.main_cum = list(accumulate(catalogue.main_weights))
+        self.addons = [(s.pk, s.base_price) for s in catalogue.addons]
+        self.addon_cum = list(accumulate(catalogue.addon_weights))
+        self.kinds = [k for k, _ in KINDS]
+        self.kind_cum = list(accumulate(w for _, w in KINDS))
+
+    def people(self, indexes: list[int]) -> list[_Person]:
+        return [self.person(i) for i in indexes]
+
+    def person(self, index: int) -> _Person:
+        rnd = random.Random(f"regulars-demo:{self.seed}:{index}")
+        now = self.now
+        female = rnd.random() < 0.72
+        first = rnd.choice(FIRST_NAMES_F if female else FIRST_NAMES_M)
+        last = rnd.choice(LAST_NAMES)
+        suffix = ("а" if self.russian else "a") if female else ""
+        last_name = (last[1] if self.russian else last[0]) + suffix
+        # A third of the base was migrated at launch; the rest joined since.
+        if rnd.random() < 0.3:
+            registered = now - timedelta(days=HISTORY_DAYS - rnd.randint(0, 20))
+        else:
+            registered = now - timedelta(days=rnd.randint(0, HISTORY_DAYS - 21))
+        registered = registered.replace(
+            hour=rnd.randint(10, 20), minute=rnd.randint(0, 59)
+        )
+        home = rnd.choices(self.locations, cum_weights=self.location_cum)[0]
+        email = ""
+        if rnd.random() < 0.6:
+            email = f"{first[0].lower()}.{last[0].lower()}{index}@{rnd.choice(EMAIL_DOMAINS)}"
+        blocked = rnd.random() < 0.005
+
+        visits, count, spent, first_at, last_at = [], 0, Decimal("0"), None, None
+        for n, paid_at in enumerate(self._visit_times(rnd, registered)):
+            location = home if rnd.random() < 0.85 else rnd.choice(self.locations)
+            service, price = rnd.choices(self.main, cum_weights=self.main_cum)[0]
+            lines = [(service, price, 1)]
+            total = price
+            if rnd.random() < 0.3:
+                addon, addon_price = rnd.choices(
+                    self.addons, cum_weights=self.addon_cum
+                )[0]
+                lines.append((addon, addon_price, 1))
+                total += addon_price
+            roll = rnd.random()
+            status = (
+                "cancelled" if roll < 0.02 else "refunded" if roll < 0.03 else "paid"
+            )
+            paid_utc = paid_at.astimezone(self.utc)
+            if status == "paid":
+                count += 1
+                spent += total
+                first_at = first_at or paid_utc
+                last_at = paid_utc
+            visit = [
+                location, status, Visit.Source.DEMO.value,
+                f"demo-{self.seed}-{index}-{n}", "", total, total, paid_utc, "",
+                self.created, None if status == "paid" else paid_utc, "",
+            ]  # fmt: skip
+            visits.append((visit, lines))
+        registered_utc = registered.astimezone(self.utc)
+        member = [
+            demo_phone(index, self.seed), email,
+            first[1] if self.russian else first[0], last_name,
+            date(rnd.randint(1960, 2006), rnd.randint(1, 12), rnd.randint(1, 28)),
+            "blocked" if blocked else "active",
+            registered_utc, home, "",
+            rnd.random() < 0.7, registered_utc,
+            bool(email) and rnd.random() < 0.6, registered_utc,
+            rnd.random() < 0.35, registered_utc,
+            count, spent, first_at, last_at,
+            self.created, self.created,
+        ]  # fmt: skip
+        return _Person(member, visits)
+
+    def _visit_times(
+        self, rnd: random.Random, registered: datetime
+    ) -> Iterator[datetime]:
+        now = self.now
+        kind = rnd.choices(self.kinds, cum_weights=self.kind_cum)[0]
+        if kind == "one_timer":
+            gaps, stop = (30, 120), registered + timedelta(days=rnd.randint(0, 150))
+            limit = rnd.choice([1, 1, 1, 2])
+        elif kind == "regular":
+            gaps, stop, limit = (10, 28), now, 10_000
+        elif kind == "lost":
+            gaps, limit = (14, 45), 10_000
+            stop = registered + timedelta(days=rnd.randint(60, 240))
+        else:
+            gaps, stop, limit = (35, 110), now, 10_000
+        # Most clients pay on the day they join; some join first and come later.
+        day = registered
+        if rnd.random() >= 0.8:
+            day += timedelta(days=rnd.randint(1, 20))
+        stop = min(stop, now)
+        count = 0
+        while day <= stop and count < limit:
+            slot = day.replace(
+                hour=rnd.randint(10, 20), minute=rnd.choice((0, 15, 30, 45))
+            )
+            slot = max(slot, registered)  # never paid before joining
+            if slot <= now:
+                yield slot
+                count += 1
+            day += timedelta(days=rnd.randint(*gaps))

@@ -1,0 +1,623 @@
+"""The operator's admin: lists, search, filters, member forms, the checkout page
+and the cancel/refund actions, for a superuser and for each staff role."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from members import services
+from members.models import Member, Visit
+from tests.conftest import moscow, stats_of
+from tests.factories import LocationFactory, MemberFactory, ServiceFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = moscow(2025, 6, 10, 15, 0)
+T0 = moscow(2025, 1, 15, 10, 0)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def listed(response) -> set[int]:
+    """Primary keys of the rows a changelist shows."""
+    assert response.status_code == 200
+    return {obj.pk for obj in response.context["cl"].result_list}
+
+
+# --- Changelists ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model", ["member", "visit", "service", "location", "servicecategory"]
+)
+def test_changelists_render_with_data(admin_client, member, record_visit, model):
+    record_visit(member, paid_at=NOW - timedelta(days=1))
+
+    response = admin_client.get(reverse(f"admin:members_{model}_changelist"))
+
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == 1
+
+
+def test_visit_page_shows_its_lines(admin_client, member, record_visit, service):
+    visit = record_visit(member)
+
+    response = admin_client.get(reverse("admin:members_visit_change", args=[visit.pk]))
+
+    assert response.status_code == 200
+    assert service.name in response.content.decode()
+
+
+def test_admin_index_renders(admin_client):
+    response = admin_client.get(reverse("admin:index"))
+
+    assert response.status_code == 200
+    assert "Regulars administration" in response.content.decode()
+
+
+# --- Member search --------------------------------------------------------------
+
+
+@pytest.fixture
+def anna_and_boris():
+    anna = services.member_register(
+        phone="+79161234567",
+        first_name="Anna",
+        last_name="Smirnova",
+        email="anna.smirnova@example.com",
+    )
+    boris = services.member_register(
+        phone="+79267654321",
+        first_name="Boris",
+        last_name="Kuznetsov",
+        email="boris@example.com",
+    )
+    return anna, boris
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Smirnova",
+        "anna",
+        "anna.smirnova@example.com",
+        "8 916 123-45-67",
+        "+7 (916) 123-45-67",
+        "89161234567",
+        "+79161234567",
+    ],
+)
+def test_member_search_finds_by_name_email_or_phone_typed_any_way(
+    admin_client, anna_and_boris, query
+):
+    anna, _boris = anna_and_boris
+
+    response = admin_client.get(
+        reverse("admin:members_member_changelist"), {"q": query}
+    )
+
+    assert listed(response) == {anna.pk}
+
+
+def test_member_search_without_a_match_lists_nobody(admin_client, anna_and_boris):
+    response = admin_client.get(
+        reverse("admin:members_member_changelist"), {"q": "8 903 000-00-00"}
+    )
+
+    assert listed(response) == set()
+
+
+# --- Member list filters --------------------------------------------------------
+
+
+@pytest.fixture
+def members_by_last_visit(record_visit):
+    """Members whose last visit was N days ago, and one who never came."""
+    members = {}
+    for days in (10, 60, 120, 200, 400):
+        members[days] = MemberFactory()
+        record_visit(members[days], paid_at=NOW - timedelta(days=days))
+    members["never"] = MemberFactory()
+    return members
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("30", {10}),
+        ("90", {10, 60}),
+        ("90-180", {120}),
+        ("180-365", {200}),
+        ("365+", {400}),
+        ("never", {"never"}),
+    ],
+)
+def test_last_visit_filter(admin_client, members_by_last_visit, value, expected):
+    response = admin_client.get(
+        reverse("admin:members_member_changelist"), {"last_visit": value}
+    )
+
+    assert listed(response) == {members_by_last_visit[k].pk for k in expected}
+
+
+def test_birthday_month_filter(admin_client):
+    march = MemberFactory(birthday=date(1990, 3, 8))
+    MemberFactory(birthday=date(1985, 7, 3))
+    MemberFactory(birthday=None)
+
+    response = admin_client.get(
+        reverse("admin:members_member_changelist"), {"birthday_month": "3"}
+    )
+
+    assert listed(response) == {march.pk}
+
+
+def test_status_filter(admin_client):
+    MemberFactory()
+    blocked = MemberFactory(status=Member.Status.BLOCKED)
+
+    response = admin_client.get(
+        reverse("admin:members_member_changelist"), {"status__exact": "blocked"}
+    )
+
+    assert listed(response) == {blocked.pk}
+
+
+def test_filters_are_offered_on_the_member_list(admin_client):
+    response = admin_client.get(reverse("admin:members_member_changelist"))
+
+    titles = {str(spec.title) for spec in response.context["cl"].filter_specs}
+    assert {"status", "last visit", "birthday month"} <= titles
+
+
+# --- Member forms ----------------------------------------------------------------
+
+
+def member_form(**overrides) -> dict:
+    """POST data of the member add/change form, as a browser sends it."""
+    data = {
+        "phone": "8 916 123-45-67",
+        "first_name": "Anna",
+        "last_name": "Smirnova",
+        "email": "Anna@Example.com",
+        "birthday": "1990-03-08",
+        "status": "active",
+        "registered_at_0": "2025-01-15",
+        "registered_at_1": "10:00:00",
+        "initial-registered_at_0": "2025-01-15",
+        "initial-registered_at_1": "10:00:00",
+        "registration_location": "",
+        "preferences": "Firm pressure",
+        # The read-only visit history inline's management form
+        "visits-TOTAL_FORMS": "0",
+        "visits-INITIAL_FORMS": "0",
+        "visits-MIN_NUM_FORMS": "0",
+        "visits-MAX_NUM_FORMS": "0",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_member_add_page_renders(admin_client):
+    response = admin_client.get(reverse("admin:members_member_add"))
+
+    assert response.status_code == 200
+
+
+def test_adding_a_member_goes_through_the_service(admin_client, location):
+    # When a member is added in the admin with SMS consent ticked
+    response = admin_client.post(
+        reverse("admin:members_member_add"),
+        member_form(consent_sms="on", registration_location=str(location.pk)),
+    )
+
+    # Then the member exists, normalised, every consent decision stamped
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    member = Member.objects.get()
+    assert member.phone.as_e164 == "+79161234567"
+    assert member.email == "anna@example.com"
+    assert member.registration_location == location
+    assert member.registered_at == T0
+    assert (member.consent_sms, member.consent_sms_at) == (True, NOW)
+    assert (member.consent_email, member.consent_email_at) == (False, NOW)
+    assert (member.consent_push, member.consent_push_at) == (False, NOW)
+    assert (member.visits_count, member.total_spent) == (0, 0)
+
+
+def test_adding_a_member_with_a_taken_phone_shows_an_error(admin_client, member):
+    response = admin_client.post(
+        reverse("admin:members_member_add"),
+        member_form(phone=member.phone.as_e164),
+    )
+
+    assert response.status_code == 200
+    assert "phone" in response.context["adminform"].form.errors
+    assert Member.objects.count() == 1
+
+
+@pytest.fixture
+def registered():
+    with time_machine.travel(T0, tick=False):
+        return services.member_register(
+            phone="+79161234567",
+            first_name="Anna",
+            last_name="Smirnova",
+            email="anna@example.com",
+            birthday=date(1990, 3, 8),
+            preferences="Firm pressure",
+            consents={"sms": True, "email": False, "push": False},
+        )
+
+
+def test_changing_consent_in_the_admin_stamps_only_that_channel(
+    admin_client, registered
+):
+    response = admin_client.post(
+        reverse("admin:members_member_change", args=[registered.pk]),
+        member_form(consent_sms="on", consent_email="on", last_name="Petrova"),
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    registered.refresh_from_db()
+    assert registered.last_name == "Petrova"
+    assert (registered.consent_email, registered.consent_email_at) == (True, NOW)
+    assert (registered.consent_sms, registered.consent_sms_at) == (True, T0)
+    assert (registered.consent_push, registered.consent_push_at) == (False, T0)
+
+
+def test_correcting_the_registration_date_in_the_admin(admin_client, registered):
+    response = admin_client.post(
+        reverse("admin:members_member_change", args=[registered.pk]),
+        member_form(
+            consent_sms="on", registered_at_0="2024-12-01", registered_at_1="09:30:00"
+        ),
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    registered.refresh_from_db()
+    assert registered.registered_at == moscow(2024, 12, 1, 9, 30)
+
+
+def test_member_change_page_shows_the_visit_history(
+    admin_client, member, record_visit, addon
+):
+    # Given two visits, one of them cancelled
+    record_visit(member, paid_at=moscow(2025, 5, 1, 12, 0))
+    cancelled = record_visit(
+        member,
+        paid_at=moscow(2025, 6, 1, 12, 0),
+        lines=[services.VisitLineInput(service=addon, quantity=2)],
+    )
+    services.visit_cancel(visit=cancelled)
+
+    response = admin_client.get(
+        reverse("admin:members_member_change", args=[member.pk])
+    )
+
+    # Then both appear in the history, newest first, with their services
+    assert response.status_code == 200
+    (history,) = response.context["inline_admin_formsets"]
+    assert str(history.opts.verbose_name_plural) == "visit history"
+    shown = [form.original for form in history.formset.forms]
+    assert [v.paid_at for v in shown] == [
+        moscow(2025, 6, 1, 12, 0),
+        moscow(2025, 5, 1, 12, 0),
+    ]
+    page = response.content.decode()
+    assert "Classic massage, 60 min" in page
+    assert "Aromatherapy add-on × 2" in page
+    assert reverse("admin:members_visit_add") + f"?member={member.pk}" in page
+
+
+# --- The "Record a visit" page ---------------------------------------------------
+
+
+def visit_form(member, location, lines, **overrides) -> dict:
+    """POST data of the checkout page: the visit form plus four line forms."""
+    data = {
+        "member": str(member.pk),
+        "location": str(location.pk),
+        "paid_at_0": "2025-06-10",
+        "paid_at_1": "14:30:00",
+        "amount_paid": "",
+        "note": "",
+        "lines-TOTAL_FORMS": "4",
+        "lines-INITIAL_FORMS": "0",
+        "lines-MIN_NUM_FORMS": "1",
+        "lines-MAX_NUM_FORMS": "30",
+    }
+    for i in range(4):
+        service, quantity, price = lines[i] if i < len(lines) else (None, 1, "")
+        data[f"lines-{i}-service"] = str(service.pk) if service else ""
+        data[f"lines-{i}-quantity"] = str(quantity)
+        data[f"lines-{i}-price"] = price
+    data.update(overrides)
+    return data
+
+
+def test_record_page_renders_with_the_member_and_their_location(admin_client):
+    location = LocationFactory()
+    member = MemberFactory(registration_location=location)
+
+    response = admin_client.get(
+        reverse("admin:members_visit_add"), {"member": member.pk}
+    )
+
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert form.initial == {"member": str(member.pk), "location": location.pk}
+    assert response.context["lines"].prefix == "lines"
+
+
+@pytest.fixture(params=["superuser", "front desk"])
+def checkout_client(request, admin_client):
+    if request.param == "superuser":
+        return admin_client
+    return request.getfixturevalue("front_desk_client")
+
+
+def test_recording_a_visit_on_the_checkout_page(
+    checkout_client, member, location, service, addon
+):
+    response = checkout_client.post(
+        reverse("admin:members_visit_add"),
+        visit_form(
+            member,
+            location,
+            [(service, 1, ""), (addon, 2, "450.00")],
+            note="Birthday treat",
+        ),
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse(
+        "admin:members_member_change", args=[member.pk]
+    )
+    visit = Visit.objects.get()
+    assert visit.member == member
+    assert visit.source == Visit.Source.ADMIN
+    assert visit.total == visit.amount_paid == Decimal("3900.00")
+    assert visit.paid_at == moscow(2025, 6, 10, 14, 30)
+    assert visit.note == "Birthday treat"
+    assert visit.recorded_by.username in {"admin", "desk"}
+    assert stats_of(member) == (
+        1,
+        Decimal("3900.00"),
+        visit.paid_at,
+        visit.paid_at,
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["negative price", "no lines", "paid more than total", "blocked member"],
+)
+def test_checkout_page_rerenders_bad_input_and_records_nothing(
+    admin_client, member, location, service, case
+):
+    lines = [(service, 1, "")]
+    overrides = {}
+    if case == "negative price":
+        lines = [(service, 1, "-100")]
+    elif case == "no lines":
+        lines = []
+    elif case == "paid more than total":
+        overrides = {"amount_paid": "3000.01"}
+    elif case == "blocked member":
+        Member.objects.filter(pk=member.pk).update(status=Member.Status.BLOCKED)
+
+    response = admin_client.post(
+        reverse("admin:members_visit_add"),
+        visit_form(member, location, lines, **overrides),
+    )
+
+    assert response.status_code == 200
+    assert response.templates[0].name == "admin/members/visit/record.html"
+    form, formset = response.context["form"], response.context["lines"]
+    assert form.errors or formset.total_error_count()
+    assert "errornote" in response.content.decode()
+    assert not Visit.objects.exists()
+    assert stats_of(member)[:2] == (0, 0)
+    if case == "negative price":
+        assert "price" in formset.forms[0].errors
+    elif case == "paid more than total":
+        # The service's refusal lands on the field it is about
+        assert "amount_paid" in form.errors
+    elif case == "blocked member":
+        assert "member" in form.errors
+
+
+def test_checkout_page_shows_a_service_refusal(admin_client, location, service):
+    # A service switched off after the page was loaded cannot be chosen
+    member = MemberFactory()
+    retired = ServiceFactory(is_active=False)
+
+    response = admin_client.post(
+        reverse("admin:members_visit_add"),
+        visit_form(member, location, [(service, 1, ""), (retired, 1, "")]),
+    )
+
+    assert response.status_code == 200
+    assert "service" in response.context["lines"].forms[1].errors
+    assert not Visit.objects.exists()
+
+
+# --- Cancel and refund actions ---------------------------------------------------
+
+
+def action_post(client, action, visits, **extra):
+    data = {
+        "action": action,
+        "index": "0",
+        ACTION_CHECKBOX_NAME: [str(v.pk) for v in visits],
+    }
+    data.update(extra)
+    return client.post(reverse("admin:members_visit_changelist"), data)
+
+
+def available_actions(client) -> set[str]:
+    response = client.get(reverse("admin:members_visit_changelist"))
+    assert response.status_code == 200
+    return {name for name, _label in response.context["action_form"].fields["action"].choices}
+
+
+def test_cancel_action_asks_for_a_reason_then_cancels(
+    front_desk_client, member, record_visit
+):
+    older = record_visit(member, paid_at=moscow(2025, 5, 1, 12, 0))
+    visit = record_visit(member, paid_at=moscow(2025, 6, 1, 12, 0))
+
+    # When the action is chosen, a page asks for the reason and changes nothing
+    response = action_post(front_desk_client, "cancel_visits", [visit])
+    assert response.status_code == 200
+    assert response.templates[0].name == "admin/members/visit/status_action.html"
+    assert list(response.context["visits"]) == [visit]
+    visit.refresh_from_db()
+    assert visit.status == Visit.Status.PAID
+
+    # When the reason is given, the visit is cancelled and out of the stats
+    response = front_desk_client.post(
+        reverse("admin:members_visit_changelist"),
+        {
+            "action": "cancel_visits",
+            ACTION_CHECKBOX_NAME: [str(visit.pk)],
+            "apply": "1",
+            "reason": "Client did not come",
+        },
+    )
+    assert response.status_code == 302
+    visit.refresh_from_db()
+    assert visit.status == Visit.Status.CANCELLED
+    assert visit.status_reason == "Client did not come"
+    assert visit.status_changed_by == front_desk_client.user
+    assert stats_of(member) == (1, Decimal("3000.00"), older.paid_at, older.paid_at)
+
+
+def test_cancel_action_without_a_reason_changes_nothing(admin_client, member, record_visit):
+    visit = record_visit(member)
+
+    response = action_post(admin_client, "cancel_visits", [visit], apply="1", reason=" ")
+
+    assert response.status_code == 200
+    assert "Please give a reason." in response.content.decode()
+    visit.refresh_from_db()
+    assert visit.status == Visit.Status.PAID
+    assert stats_of(member)[0] == 1
+
+
+def test_cancel_action_reports_visits_it_cannot_cancel(admin_client, member, record_visit):
+    refunded = record_visit(member, paid_at=moscow(2025, 5, 1, 12, 0))
+    services.visit_refund(visit=refunded)
+    paid = record_visit(member, paid_at=moscow(2025, 6, 1, 12, 0))
+
+    response = action_post(
+        admin_client, "cancel_visits", [refunded, paid], apply="1", reason="Mistake"
+    )
+
+    assert response.status_code == 302
+    refunded.refresh_from_db()
+    paid.refresh_from_db()
+    assert (refunded.status, paid.status) == (
+        Visit.Status.REFUNDED,
+        Visit.Status.CANCELLED,
+    )
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert "1 visit updated." in messages
+    assert any("already refunded" in m for m in messages)
+    assert stats_of(member)[0] == 0
+
+
+def test_front_desk_cannot_refund(front_desk_client, member, record_visit):
+    visit = record_visit(member)
+
+    # The action is not offered…
+    actions = available_actions(front_desk_client)
+    assert "cancel_visits" in actions
+    assert "refund_visits" not in actions
+
+    # …and posting it anyway does nothing
+    response = action_post(
+        front_desk_client, "refund_visits", [visit], apply="1", reason="Refund"
+    )
+    assert response.status_code in (302, 403)
+    visit.refresh_from_db()
+    assert visit.status == Visit.Status.PAID
+    assert stats_of(member)[0] == 1
+
+
+def test_manager_can_refund(manager_client, member, record_visit):
+    visit = record_visit(member)
+    assert {"cancel_visits", "refund_visits"} <= available_actions(manager_client)
+
+    response = action_post(
+        manager_client, "refund_visits", [visit], apply="1", reason="Unhappy client"
+    )
+
+    assert response.status_code == 302
+    visit.refresh_from_db()
+    assert visit.status == Visit.Status.REFUNDED
+    assert visit.status_changed_by == manager_client.user
+    assert stats_of(member) == (0, Decimal("0.00"), None, None)
+
+
+# --- Roles ------------------------------------------------------------------------
+
+
+def test_front_desk_works_the_member_pages(front_desk_client, member):
+    for url in (
+        reverse("admin:members_member_changelist"),
+        reverse("admin:members_member_add"),
+        reverse("admin:members_member_change", args=[member.pk]),
+        reverse("admin:members_visit_add"),
+        reverse("admin:members_service_changelist"),
+    ):
+        assert front_desk_client.get(url).status_code == 200, url
+
+
+def test_front_desk_cannot_change_the_catalogue(front_desk_client, service):
+    response = front_desk_client.get(reverse("admin:members_service_add"))
+
+    assert response.status_code == 403
+
+
+def test_analyst_can_view_but_not_add(analyst_client, member, record_visit):
+    visit = record_visit(member)
+
+    for url in (
+        reverse("admin:members_member_changelist"),
+        reverse("admin:members_member_change", args=[member.pk]),
+        reverse("admin:members_visit_changelist"),
+        reverse("admin:members_visit_change", args=[visit.pk]),
+    ):
+        assert analyst_client.get(url).status_code == 200, url
+    assert analyst_client.get(reverse("admin:members_member_add")).status_code == 403
+    assert analyst_client.get(reverse("admin:members_visit_add")).status_code == 403
+    assert available_actions(analyst_client) == {""}
+
+
+def test_analyst_cannot_change_a_member(analyst_client, member):
+    response = analyst_client.post(
+        reverse("admin:members_member_change", args=[member.pk]),
+        member_form(phone=member.phone.as_e164, first_name="Changed"),
+    )
+
+    assert response.status_code == 403
+    member.refresh_from_db()
+    assert member.first_name == "Anna"
+
+
+def test_nobody_deletes_members(admin_client, member):
+    response = admin_client.get(
+        reverse("admin:members_member_delete", args=[member.pk])
+    )
+
+    assert response.status_code == 403
+    assert Member.objects.filter(pk=member.pk).exists()
