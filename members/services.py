@@ -229,8 +229,8 @@ def visit_record(
     if member.status != Member.Status.ACTIVE:
         raise _field_error(
             "member",
-            _("This member is %(status)s and cannot record visits.")
-            % {"status": member.get_status_display().lower()},
+            _("Only active members can record visits (status: %(status)s).")
+            % {"status": member.get_status_display()},
             "member_not_active",
         )
     if external_id:
@@ -314,8 +314,8 @@ def _visit_reverse(*, visit: Visit, to: str, reason: str, actor) -> Visit:
         return visit
     if visit.status != Visit.Status.PAID:
         raise ValidationError(
-            _("Visit #%(id)s is already %(status)s.")
-            % {"id": visit.pk, "status": visit.get_status_display().lower()},
+            _("Visit #%(id)s is not paid (status: %(status)s).")
+            % {"id": visit.pk, "status": visit.get_status_display()},
             code="visit_not_paid",
         )
     visit.status = to
