@@ -33,6 +33,16 @@ pids+=($!)
   --pidfile "$LOG_DIR/beat.pid" >"$LOG_DIR/beat.log" 2>&1 &
 pids+=($!)
 
+# A worker or beat that dies at start (a bad broker URL, say) must not go unseen.
+sleep 4
+for pid in "${pids[@]}"; do
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "A Celery process failed to start; the end of its log:" >&2
+    tail -n 20 "$LOG_DIR/worker.log" "$LOG_DIR/beat.log" >&2
+    exit 1
+  fi
+done
+
 cat <<BANNER
 
   Regulars is running:  http://$HOST:$PORT/admin/
