@@ -18,7 +18,13 @@ def _check_database() -> str:
 
 def _check_broker() -> str:
     with celery_app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=settings.HEALTHZ_BROKER_TIMEOUT)
+        # interval_start=0: kombu otherwise sleeps 2 s before its retry, whatever
+        # the timeout, so a down broker held every probe for over 2 s.
+        conn.ensure_connection(
+            max_retries=1,
+            interval_start=0,
+            timeout=settings.HEALTHZ_BROKER_TIMEOUT,
+        )
     return "ok"
 
 

@@ -119,7 +119,7 @@ class VisitInline(admin.TabularInline):
 class MemberAdmin(admin.ModelAdmin):
     list_display = [
         "full_name",
-        "phone",
+        "phone_display",
         "email",
         "visits_count",
         "total_spent",
@@ -140,7 +140,6 @@ class MemberAdmin(admin.ModelAdmin):
     search_fields = ["phone", "first_name", "last_name", "email"]
     search_help_text = _("Phone (any format), name or email.")
     show_full_result_count = False  # a COUNT(*) over a million members on every page
-    date_hierarchy = "registered_at"
     ordering = ["-registered_at"]
     autocomplete_fields = ["registration_location"]
     readonly_fields = [
@@ -200,6 +199,29 @@ class MemberAdmin(admin.ModelAdmin):
     ]
     inlines = [VisitInline]
 
+    actions = ["block_members", "unblock_members"]
+
+    @admin.action(description=_("Block selected members"), permissions=["change"])
+    def block_members(self, request, queryset):
+        self._set_status(request, queryset, Member.Status.BLOCKED)
+
+    @admin.action(description=_("Unblock selected members"), permissions=["change"])
+    def unblock_members(self, request, queryset):
+        self._set_status(request, queryset, Member.Status.ACTIVE)
+
+    def _set_status(self, request, queryset, status):
+        changed = 0
+        # Erased members stay erased: their personal data is gone.
+        for member in queryset.exclude(status__in=[status, Member.Status.ERASED]):
+            services.member_update(member=member, status=status)
+            changed += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d member updated.", "%(count)d members updated.", changed)
+            % {"count": changed},
+            messages.SUCCESS,
+        )
+
     def has_delete_permission(self, request, obj=None):
         # Members are blocked or erased, never deleted: their visits and points
         # history must survive (and visits protect them in the database too).
@@ -208,6 +230,13 @@ class MemberAdmin(admin.ModelAdmin):
     @admin.display(description=_("name"), ordering="last_name")
     def full_name(self, member):
         return member.full_name
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def phone_display(self, member):
+        # Non-breaking spaces: a phone number should never wrap over lines.
+        return (
+            member.phone.as_international.replace(" ", "\u00a0") if member.phone else ""
+        )
 
     @admin.display(description=_("checkout"))
     def record_visit_link(self, member):
@@ -288,7 +317,6 @@ class VisitAdmin(admin.ModelAdmin):
     search_fields = ["=id", "external_id", "member__phone", "member__last_name"]
     search_help_text = _("Visit number, external id, member phone or last name.")
     show_full_result_count = False
-    date_hierarchy = "paid_at"
     ordering = ["-paid_at"]
     readonly_fields = [
         "member",

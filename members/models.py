@@ -161,6 +161,7 @@ class Member(models.Model):
             models.Index(fields=["email"], name="member_email_idx"),
             models.Index(fields=["last_visit_at"], name="member_last_visit_idx"),
             models.Index(fields=["birthday"], name="member_birthday_idx"),
+            models.Index(fields=["-registered_at"], name="member_registered_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -109,6 +109,7 @@ def member_update(*, member: Member, **fields) -> Member:
         "last_name",
         "email",
         "birthday",
+        "registered_at",
         "registration_location",
         "preferences",
         "status",

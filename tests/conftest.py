@@ -127,3 +127,9 @@ def manager_client(client, staff_roles):
 @pytest.fixture
 def analyst_client(client, staff_roles):
     return _staff_client(client, "analyst", roles.ANALYST)
+
+
+def pytest_configure(config):
+    # WhiteNoise warns on every request when collectstatic has not run; tests
+    # serve no static files.
+    config.addinivalue_line("filterwarnings", "ignore:No directory at:UserWarning")

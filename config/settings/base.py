@@ -153,11 +153,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     (_broker_dir / "queue").mkdir(parents=True, exist_ok=True)
     (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Fail fast instead of hanging when Redis is unreachable (/healthz relies on it).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 5}
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND", default=f"file://{VAR_DIR / 'celery-results'}"
 )
 if CELERY_RESULT_BACKEND.startswith("file://"):
-    Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(
+        parents=True, exist_ok=True
+    )
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -145,9 +145,7 @@ def test_update_stamps_only_the_consent_that_changed(registered):
     # Given consents stamped at registration (T0)
     # When, later, the member grants email and repeats the SMS consent unchanged
     with time_machine.travel(T1, tick=False):
-        services.member_update(
-            member=registered, consents={"sms": True, "email": True}
-        )
+        services.member_update(member=registered, consents={"sms": True, "email": True})
 
     # Then only the email consent carries the new time
     registered.refresh_from_db()
@@ -219,3 +217,11 @@ def test_update_can_block_a_member(registered):
 
     registered.refresh_from_db()
     assert registered.status == Member.Status.BLOCKED
+
+
+def test_update_can_correct_the_registration_date(registered):
+    # A member enrolled on a paper card before the program went digital
+    services.member_update(member=registered, registered_at=moscow(2024, 12, 1, 9, 30))
+
+    registered.refresh_from_db()
+    assert registered.registered_at == moscow(2024, 12, 1, 9, 30)

@@ -310,11 +310,15 @@ def test_the_same_booking_sent_twice_is_recorded_once(member, location, service)
     assert again.visit.pk == first.visit.pk
     assert Visit.objects.count() == 1
     assert VisitLine.objects.count() == 1
-    assert stats_of(member) == stats == (
-        1,
-        Decimal("3000.00"),
-        first.visit.paid_at,
-        first.visit.paid_at,
+    assert (
+        stats_of(member)
+        == stats
+        == (
+            1,
+            Decimal("3000.00"),
+            first.visit.paid_at,
+            first.visit.paid_at,
+        )
     )
 
 
@@ -525,9 +529,7 @@ def test_cancelling_a_refunded_visit_is_refused(member, three_visits):
     assert june.status == Visit.Status.REFUNDED
 
 
-def test_reversing_from_a_stale_copy_reads_the_visits_real_status(
-    member, three_visits
-):
+def test_reversing_from_a_stale_copy_reads_the_visits_real_status(member, three_visits):
     # Given a visit someone already cancelled, and our stale copy saying "paid"
     _april, _may, june = three_visits
     Visit.objects.get(pk=june.pk)  # a fresh copy somewhere else…

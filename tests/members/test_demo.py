@@ -1,0 +1,192 @@
+"""The demo chain: realistic, deterministic, idempotent, and consistent."""
+
+from datetime import date
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.models import Count
+
+from members import demo, selectors
+from members.models import Location, Member, Service, ServiceCategory, Visit, VisitLine
+
+TODAY = "2026-11-23"
+
+
+def seed(members=150, seed=7, **extra):
+    args = ["--members", str(members), "--seed", str(seed), "--today", TODAY]
+    args += ["--no-progress", "--jobs", "1"]
+    for key, value in extra.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    call_command("seed_demo", *args)
+
+
+def snapshot():
+    """Everything the demo generates, in a form independent of primary keys."""
+    members = sorted(
+        Member.objects.values_list(
+            "phone",
+            "first_name",
+            "last_name",
+            "birthday",
+            "visits_count",
+            "total_spent",
+        )
+    )
+    visits = sorted(
+        Visit.objects.values_list("external_id", "status", "total", "paid_at")
+    )
+    return members, visits
+
+
+@pytest.mark.django_db
+def test_demo_creates_the_chain_catalogue_and_staff():
+    seed(members=50)
+
+    assert Location.objects.count() == 3
+    assert ServiceCategory.objects.count() == 7
+    assert Service.objects.count() == 25
+    assert Service.objects.filter(category__code="addons").count() == 5
+    assert Service.objects.filter(is_premium=True).exists()
+    assert Service.objects.filter(excluded_from_discounts=True).exists()
+    users = get_user_model().objects.in_bulk(
+        ["admin", "manager", "frontdesk", "analyst"], field_name="username"
+    )
+    assert users["admin"].is_superuser
+    assert users["manager"].groups.filter(name="Manager").exists()
+    assert users["frontdesk"].check_password("regulars")
+    assert users["analyst"].has_perm("members.view_member")
+    assert not users["analyst"].has_perm("members.add_member")
+
+
+@pytest.mark.django_db
+def test_demo_members_have_realistic_history():
+    seed(members=400)
+
+    assert Member.objects.count() == 400
+    members = Member.objects.all()
+    assert all(m.phone.is_valid() for m in members)
+    assert members.filter(birthday__isnull=True).count() == 0
+    assert members.filter(consent_sms=True).count() > 200
+    # A few regulars, many occasional clients, some who never came back.
+    counts = sorted(m.visits_count for m in members)
+    assert counts[-1] >= 15, "the best regulars visit every few weeks"
+    assert counts[len(counts) // 2] <= 6, "the median client is occasional"
+    assert members.filter(visits_count=1).count() > 40, "one-timers"
+    first = Visit.objects.order_by("paid_at").first().paid_at.date()
+    assert (date.fromisoformat(TODAY) - first).days > 500, "about 18 months"
+    assert Visit.objects.filter(status=Visit.Status.CANCELLED).exists()
+    assert Visit.objects.filter(paid_at__date__gt=TODAY).count() == 0
+    # Every visit has lines, and its total is the sum of its lines.
+    assert not Visit.objects.annotate(n=Count("lines")).filter(n=0).exists()
+    for visit in Visit.objects.prefetch_related("lines")[:200]:
+        assert visit.total == sum(line.amount for line in visit.lines.all())
+
+
+@pytest.mark.django_db
+def test_demo_stats_obey_the_services_invariant():
+    """Bulk-written cached stats equal what the visits say: nothing to repair."""
+    seed(members=300)
+
+    assert selectors.members_with_stale_stats().count() == 0
+
+
+@pytest.mark.django_db
+def test_demo_is_deterministic_for_a_seed():
+    seed(members=120, seed=3)
+    first = snapshot()
+    Visit.objects.all().delete()
+    Member.objects.all().delete()
+
+    seed(members=120, seed=3)
+
+    assert snapshot() == first
+
+
+@pytest.mark.django_db
+def test_other_seed_gives_other_members():
+    seed(members=60, seed=1)
+    phones_1 = set(Member.objects.values_list("phone", flat=True))
+
+    seed(members=60, seed=2)
+
+    assert Member.objects.count() == 120
+    assert not phones_1 & set(
+        Member.objects.exclude(phone__in=phones_1).values_list("phone", flat=True)
+    )
+
+
+@pytest.mark.django_db
+def test_second_run_adds_nothing_and_a_larger_run_adds_only_the_rest():
+    seed(members=100)
+    before = snapshot()
+
+    seed(members=100)
+    assert snapshot() == before
+
+    seed(members=130)
+    assert Member.objects.count() == 130
+    members_after, visits_after = snapshot()
+    assert set(before[0]) <= set(members_after)
+    assert set(before[1]) <= set(visits_after)
+
+
+@pytest.mark.django_db
+def test_russian_demo_names():
+    seed(members=20, language="ru")
+
+    assert Location.objects.get(code="center").name == "Regulars Spa — Центр"
+    assert all(
+        "А" <= m.first_name[0] <= "я" or m.first_name[0] == "Ё"
+        for m in Member.objects.all()
+    )
+
+
+@pytest.mark.django_db
+def test_chunking_does_not_change_the_data():
+    seed(members=90, chunk_size=100)
+    by_small_chunks = snapshot()
+    VisitLine.objects.all().delete()
+    Visit.objects.all().delete()
+    Member.objects.all().delete()
+
+    seed(members=90, chunk_size=5000)
+
+    assert snapshot() == by_small_chunks
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_processes_generate_the_same_data():
+    """--jobs 2 forks a generator process; the rows are the same as inline."""
+    call_command(
+        "seed_demo", "--members", "80", "--seed", "5", "--today", TODAY,
+        "--no-progress", "--jobs", "2", "--chunk-size", "100",
+    )  # fmt: skip
+    with_workers = snapshot()
+    VisitLine.objects.all().delete()
+    Visit.objects.all().delete()
+    Member.objects.all().delete()
+
+    seed(members=80, seed=5)
+
+    assert snapshot() == with_workers
+    assert connection.is_usable()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--members", "-1"], ["--jobs", "0"], ["--chunk-size", "10"], ["--today", "x"]],
+)
+@pytest.mark.django_db
+def test_bad_arguments_are_refused(args):
+    with pytest.raises((CommandError, SystemExit)):
+        call_command("seed_demo", *args, "--no-progress")
+    assert Member.objects.count() == 0
+
+
+def test_demo_phones_are_distinct_and_e164():
+    phones = [demo.demo_phone(i, 42) for i in range(50_000)]
+
+    assert len(set(phones)) == len(phones)
+    assert all(p.startswith("+79") and len(p) == 12 for p in phones)
