@@ -18,7 +18,6 @@ import zoneinfo
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -28,6 +27,7 @@ from multiprocessing import get_context
 from django.conf import settings
 from django.db import connection, transaction
 
+from members import demo_worker
 from members.models import Location, Member, Service, ServiceCategory, Visit, VisitLine
 
 # --- Catalogue --------------------------------------------------------------
@@ -454,49 +454,61 @@ def members_generate(
 ) -> SeedStats:
     """Create demo members ``0..count-1`` that do not exist yet, with visits.
 
-    ``jobs`` > 1 generates rows in ``jobs - 1`` worker processes meanwhile.
+    ``jobs`` > 1 generates and writes chunks in that many worker processes.
     """
     stats = SeedStats()
     tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     now = datetime.combine(today, time(21, 0), tzinfo=tz)
     gen = _Generator(seed=seed, now=now, tz=tz, catalogue=catalogue, russian=russian)
 
-    def write(done: int, people: list[_Person]) -> None:
-        if people:
-            created, visits = _chunk_write(people)
-            stats.members_created += created
-            stats.visits_created += visits
+    def done(size: int, created: int, visits: int) -> None:
+        stats.members_created += created
+        stats.visits_created += visits
         if progress:
-            progress(done)
+            progress(size)
 
-    # Generating rows is pure Python and as slow as writing them, so worker
-    # processes generate the next chunks while this one writes: forked after
-    # the database connection is closed, they never touch the database.
-    # Inside a transaction (a test, a caller's atomic block) the connection
-    # cannot be closed, so generation stays in this process.
-    workers = 0 if connection.in_atomic_block else max(0, jobs - 1)
-    if workers:
-        connection.close()
-        pool_context = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
-    else:
-        pool_context = nullcontext()
-    with pool_context as pool:
+    # With jobs > 1, worker processes each generate and write whole chunks on
+    # their own database connection, so the database server and the Python
+    # generators keep every core busy. They are spawned, not forked: a forked
+    # child would inherit this process's open database socket. Inside a
+    # transaction (a test, a caller's atomic block) other connections would not
+    # see it, and an in-memory SQLite database cannot be shared at all.
+    in_memory = connection.vendor == "sqlite" and connection.is_in_memory_db()
+    if connection.in_atomic_block or in_memory:
+        jobs = 1
+    if jobs == 1:
+        for start in range(0, count, chunk_size):
+            indexes = range(start, min(start + chunk_size, count))
+            todo = _missing(indexes, seed)
+            stats.members_skipped += len(indexes) - len(todo)
+            done(len(indexes), *_chunk_create(gen, todo))
+        return stats
+    pool = ProcessPoolExecutor(
+        jobs,
+        mp_context=get_context("spawn"),
+        initializer=demo_worker.init,
+        initargs=(connection.settings_dict["NAME"],),
+    )
+    with pool:
         pending: deque = deque()
         for start in range(0, count, chunk_size):
             indexes = range(start, min(start + chunk_size, count))
             todo = _missing(indexes, seed)
             stats.members_skipped += len(indexes) - len(todo)
-            if pool is None:
-                write(len(indexes), [gen.person(i) for i in todo])
-                continue
-            pending.append((len(indexes), pool.submit(gen.people, todo)))
-            while len(pending) > workers:
-                done, future = pending.popleft()
-                write(done, future.result())
+            pending.append(
+                (len(indexes), pool.submit(demo_worker.chunk_create, gen, todo))
+            )
+            while len(pending) > jobs:
+                size, future = pending.popleft()
+                done(size, *future.result())
         while pending:
-            done, future = pending.popleft()
-            write(done, future.result())
+            size, future = pending.popleft()
+            done(size, *future.result())
     return stats
+
+
+def _chunk_create(gen: _Generator, indexes: list[int]) -> tuple[int, int]:
+    return _chunk_write(gen.people(indexes)) if indexes else (0, 0)
 
 
 def _missing(indexes: range, seed: int) -> list[int]:

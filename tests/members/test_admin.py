@@ -8,9 +8,11 @@ import pytest
 import time_machine
 from django.contrib import messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import connection
 from django.urls import reverse
 
 from members import services
+from members.admin import LargeTablePaginator
 from members.models import Member, Visit
 from tests.conftest import moscow, stats_of
 from tests.factories import LocationFactory, MemberFactory, ServiceFactory
@@ -114,6 +116,71 @@ def test_member_search_without_a_match_lists_nobody(admin_client, anna_and_boris
     )
 
     assert listed(response) == set()
+
+
+@pytest.mark.parametrize(
+    ("query", "who"),
+    [
+        ("4567", {"anna"}),
+        ("916 123", {"anna"}),
+        ("765", {"boris"}),
+        ("67", set()),  # two digits are too few to mean a phone: no text matches
+    ],
+)
+def test_member_search_by_digits_matches_inside_phone_numbers(
+    admin_client, anna_and_boris, query, who
+):
+    """A front desk often types the last digits the client says aloud."""
+    anna, boris = anna_and_boris
+    ids = {"anna": anna.pk, "boris": boris.pk}
+
+    response = admin_client.get(
+        reverse("admin:members_member_changelist"), {"q": query}
+    )
+
+    assert listed(response) == {ids[name] for name in who}
+
+
+def test_member_autocomplete_finds_by_phone(admin_client, anna_and_boris):
+    anna, _boris = anna_and_boris
+
+    response = admin_client.get(
+        "/admin/autocomplete/",
+        {
+            "app_label": "members",
+            "model_name": "visit",
+            "field_name": "member",
+            "term": "8 916 123 45 67",
+        },
+    )
+
+    assert response.status_code == 200
+    assert [r["id"] for r in response.json()["results"]] == [str(anna.pk)]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="estimates come from PostgreSQL"
+)
+def test_large_unfiltered_lists_are_counted_from_statistics(
+    admin_client, anna_and_boris, monkeypatch
+):
+    """Planner statistics number the pages of a huge list; a filtered list is
+    still counted exactly."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE members_member")
+    monkeypatch.setattr(LargeTablePaginator, "ESTIMATE_ABOVE", -1)
+    url = reverse("admin:members_member_changelist")
+
+    unfiltered = admin_client.get(url)
+    filtered = admin_client.get(url, {"q": "Kuznetsov"})
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE relname = 'members_member'"
+        )
+        estimate = cursor.fetchone()[0]
+    assert unfiltered.context["cl"].result_count == estimate
+    assert filtered.context["cl"].result_count == 1
 
 
 # --- Member list filters --------------------------------------------------------

@@ -55,9 +55,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--jobs",
             type=int,
-            default=min(2, os.cpu_count() or 1),
-            help="processes: 1 generates and writes in turn; N > 1 generates in "
-            "N-1 workers while writing (default: 2 where there are 2 cores)",
+            default=min(4, os.cpu_count() or 1),
+            help="worker processes that generate and write chunks side by side; "
+            "1 does everything in this process (default: the cores, at most 4)",
         )
         parser.add_argument("--no-progress", action="store_true")
 

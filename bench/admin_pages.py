@@ -1,0 +1,76 @@
+"""Response time of the busiest admin pages on the current database.
+
+    DATABASE_URL=... .venv/bin/python bench/admin_pages.py
+
+Run after ``seed_demo --members 1000000``: it logs in as the demo superuser and
+times each page (best and median of 5, in ms) with its number of SQL queries.
+"""
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection, reset_queries  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from members.models import Member  # noqa: E402
+
+
+def main() -> None:
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="admin"))
+    member = Member.objects.filter(visits_count__gt=10).order_by("pk").first()
+    phone = member.phone.as_e164
+    local = "8 " + phone[2:5] + " " + phone[5:8] + "-" + phone[8:10] + "-" + phone[10:]
+    pages = [
+        ("member list", "/admin/members/member/"),
+        ("member search: phone typed locally", f"/admin/members/member/?q={local}"),
+        ("member search: last name", f"/admin/members/member/?q={member.last_name}"),
+        ("member filter: birthday month", "/admin/members/member/?birthday_month=3"),
+        (
+            "member filter: last visit 90-180",
+            "/admin/members/member/?last_visit=90-180",
+        ),
+        (
+            "member page with visit history",
+            f"/admin/members/member/{member.pk}/change/",
+        ),
+        ("visit list", "/admin/members/visit/"),
+        ("visit filter: refunded", "/admin/members/visit/?status__exact=refunded"),
+        (
+            "member autocomplete",
+            "/admin/autocomplete/?app_label=members&model_name=visit"
+            f"&field_name=member&term={phone[2:]}",
+        ),
+        ("record a visit page", "/admin/members/visit/add/"),
+    ]
+    print(f"{Member.objects.count():,} members")
+    for name, url in pages:
+        timings = []
+        for _ in range(5):
+            reset_queries()
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                response = client.get(url)
+                timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, (url, response.status_code)
+        print(
+            f"{name:40} best {min(timings):7.1f} ms  median "
+            f"{statistics.median(timings):7.1f} ms  {len(queries):3} queries"
+        )
+
+
+if __name__ == "__main__":
+    main()
