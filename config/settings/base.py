@@ -150,9 +150,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Broadcast (pidbox) exchange files; kombu's default is ./control in the
+        # current directory, which would litter the source tree.
+        "control_folder": str(_broker_dir / "control"),
     }
     (_broker_dir / "queue").mkdir(parents=True, exist_ok=True)
     (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+    (_broker_dir / "control").mkdir(parents=True, exist_ok=True)
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Fail fast instead of hanging when Redis is unreachable (/healthz relies on it).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 5}
