@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from phonenumber_field.phonenumber import PhoneNumber, to_python
 
-from members import selectors
+from members import selectors, visit_flow
 from members.models import Location, Member, Service, Visit, VisitLine
 from members.money import money
 
@@ -193,13 +193,15 @@ def visit_record(
     external_id: str = "",
     recorded_by=None,
     note: str = "",
+    context: dict | None = None,
 ) -> VisitRecordResult:
     """Record a paid visit and add it to the member's cached stats.
 
     Idempotent by ``(source, external_id)``: the same booking sent again returns
     the visit recorded the first time; the same id with other content is refused
     (``external_id_conflict``). Bad input raises ``ValidationError`` and writes
-    nothing.
+    nothing. A new visit is handed to the visit flow (points, tiers…) in this
+    transaction; ``context`` goes with it (the checkout passes its quote).
     """
     paid_at = paid_at or timezone.now()
     external_id = (external_id or "").strip()
@@ -283,6 +285,9 @@ def visit_record(
             Coalesce(F("last_visit_at"), Value(paid_at)), Value(paid_at)
         ),
     )
+    visit_flow.visit_recorded(
+        visit_flow.VisitRecorded(visit=visit, actor=recorded_by, context=context or {})
+    )
     return VisitRecordResult(visit, True)
 
 
@@ -338,6 +343,7 @@ def _visit_reverse(*, visit: Visit, to: str, reason: str, actor) -> Visit:
         first_visit_at=first,
         last_visit_at=last,
     )
+    visit_flow.visit_reversed(visit_flow.VisitReversed(visit=visit, actor=actor))
     return visit
 
 
@@ -350,6 +356,11 @@ def member_stats_reconcile() -> int:
     return selectors.members_with_stale_stats().update(
         **selectors.member_stats_expressions()
     )
+
+
+def price_lines(lines: list[VisitLineInput]) -> list[tuple[Service, Decimal, int]]:
+    """Validate lines and price them: (service, unit price, quantity) each."""
+    return _lines_price(lines)
 
 
 def _lines_price(lines: list[VisitLineInput]) -> list[tuple[Service, Decimal, int]]:

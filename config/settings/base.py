@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "phonenumber_field",
     "members",
+    "rewards",
 ]
 
 MIDDLEWARE = [
@@ -192,6 +193,12 @@ REGULARS_CURRENCY = env.str("CURRENCY", default="RUB")
 PHONENUMBER_DEFAULT_REGION = env.str("PHONE_REGION", default="RU")
 PHONENUMBER_DB_FORMAT = "E164"
 PHONENUMBER_DEFAULT_FORMAT = "INTERNATIONAL"
+
+# Reactions to "visit recorded / cancelled / refunded", in order (members/
+# visit_flow.py). Reversals run bottom-up. Later apps append theirs here.
+REGULARS_VISIT_REACTIONS = [
+    "rewards.flow.RewardsVisitReaction",
+]
 
 # --- Logging ----------------------------------------------------------------
 

@@ -400,9 +400,18 @@ QUERIES_WITH_EXTERNAL_ID = 10
 QUERIES_WITHOUT_EXTERNAL_ID = 9
 
 
+@pytest.fixture
+def members_only(settings):
+    """Count the members app's own queries: no visit reactions (points, tiers).
+
+    The whole checkout path, reactions included, is pinned in tests/rewards.
+    """
+    settings.REGULARS_VISIT_REACTIONS = []
+
+
 @pytest.mark.parametrize("line_count", [1, 5])
 def test_record_runs_a_fixed_number_of_queries_whatever_the_lines(
-    member, location, django_assert_num_queries, line_count
+    member, location, django_assert_num_queries, line_count, members_only
 ):
     catalogue = ServiceFactory.create_batch(line_count)
     lines = [VisitLineInput(service=s, quantity=2) for s in catalogue]
@@ -422,7 +431,7 @@ def test_record_runs_a_fixed_number_of_queries_whatever_the_lines(
 
 @pytest.mark.parametrize("line_count", [1, 5])
 def test_record_without_external_id_skips_the_lookup(
-    member, location, django_assert_num_queries, line_count
+    member, location, django_assert_num_queries, line_count, members_only
 ):
     lines = [VisitLineInput(service=s) for s in ServiceFactory.create_batch(line_count)]
 

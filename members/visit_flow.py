@@ -1,0 +1,62 @@
+"""What happens after a visit is recorded, cancelled or refunded — in one place.
+
+The members app records visits; the apps above it (rewards, then referrals,
+campaigns…) react. Their reactions are listed, in order, in the setting
+``REGULARS_VISIT_REACTIONS``: no signals, no app patching another. The visit
+services call ``visit_recorded`` / ``visit_reversed`` inside their own
+transaction, with the member row locked, so a reaction that fails rolls the
+visit back with it. Reversals run in the opposite order, so the app that
+reacted last undoes first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from members.models import Visit
+
+
+@dataclass(frozen=True)
+class VisitRecorded:
+    visit: Visit
+    actor: Any = None
+    # What the caller knew beyond the visit itself, e.g. the checkout quote
+    # (``{"quote": Quote}``): reactions read what they understand.
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VisitReversed:
+    visit: Visit  # already in its new status (cancelled or refunded)
+    actor: Any = None
+
+
+class VisitReaction(Protocol):
+    def visit_recorded(self, event: VisitRecorded) -> None: ...
+
+    def visit_reversed(self, event: VisitReversed) -> None: ...
+
+
+def reactions() -> tuple[VisitReaction, ...]:
+    return _load(tuple(getattr(settings, "REGULARS_VISIT_REACTIONS", ())))
+
+
+@cache
+def _load(paths: tuple[str, ...]) -> tuple[VisitReaction, ...]:
+    return tuple(import_string(path)() for path in paths)
+
+
+def visit_recorded(event: VisitRecorded) -> None:
+    for reaction in reactions():
+        reaction.visit_recorded(event)
+
+
+def visit_reversed(event: VisitReversed) -> None:
+    for reaction in reversed(reactions()):
+        reaction.visit_reversed(event)

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class RewardsConfig(AppConfig):
+    name = "rewards"
+    verbose_name = _("Points, tiers and rewards")
+
+    def ready(self) -> None:
+        from rewards import dbfuncs
+
+        dbfuncs.install()

@@ -1,0 +1,173 @@
+"""Plain-words explanations of ledger entries and checkout benefits.
+
+Entries store a reason code and its parameters, not a sentence, so the same
+entry reads in the language of whoever reads it (the member's app, a Russian
+front desk, an English operator). Every sentence here is translatable.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from rewards.models import LedgerEntry
+
+
+def _date(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return date_format(date.fromisoformat(value), "j E Y")
+    except ValueError:
+        return value
+
+
+def _money(value) -> str:
+    return number_format(value, decimal_pos=2, use_l10n=True, force_grouping=True)
+
+
+def _points(n: int) -> str:
+    n = abs(int(n))
+    return ngettext("%(n)s point", "%(n)s points", n) % {
+        "n": number_format(n, force_grouping=True)
+    }
+
+
+def earn_text(calc) -> str:
+    """ "150 points: 1 500.00 paid × 10% (Gold)" for a quote's earn."""
+    if calc.points <= 0:
+        return _("No points for this visit.")
+    if calc.mode == "cashback":
+        text = _("%(points)s: %(paid)s paid × %(rate)s%% cashback") % {
+            "points": _points(calc.points),
+            "paid": _money(calc.paid),
+            "rate": calc.rate.normalize(),
+        }
+    else:
+        text = _("%(points)s: %(paid)s paid × %(rate)s points per 100") % {
+            "points": _points(calc.points),
+            "paid": _money(calc.paid),
+            "rate": calc.rate.normalize(),
+        }
+    if calc.tier_name and calc.multiplier != 1:
+        text += " " + _("(%(tier)s ×%(mult)s)") % {
+            "tier": calc.tier_name,
+            "mult": calc.multiplier.normalize(),
+        }
+    return text
+
+
+def benefit_text(reason: str, p: dict) -> str:
+    if reason == "tier_discount":
+        return _("%(tier)s tier discount %(percent)s%%") % p
+    if reason == "first_visit_discount":
+        return _("Welcome discount %(percent)s%% on the first visit") % p
+    if reason == "points_payment":
+        return _("%(points)s paid %(money)s of the bill") % {
+            "points": _points(p["points"]),
+            "money": _money(p["money"]),
+        }
+    if reason in ("voucher_free_service", "voucher_add_on", "voucher_extended_session"):
+        return _("Voucher %(code)s: %(reward)s") % p
+    if reason == "voucher_percent_discount":
+        return _("Voucher %(code)s: %(percent)s%% off") % p
+    if reason == "voucher_fixed_discount":
+        return _("Voucher %(code)s: %(reward)s") % p
+    return reason
+
+
+def entry_text(entry: LedgerEntry) -> str:
+    """What the member reads beside an entry in their history."""
+    p = entry.params or {}
+    r = entry.reason
+    pts = _points(entry.amount)
+    if r == "earn_visit":
+        if p.get("mode") == "cashback":
+            text = _(
+                "%(points)s for the visit on %(date)s: %(paid)s × %(rate)s%% cashback"
+            )
+        else:
+            text = _(
+                "%(points)s for the visit on %(date)s: %(paid)s × %(rate)s points per 100"
+            )
+        text = text % {
+            "points": pts,
+            "date": _date(p.get("date")),
+            "paid": _money(p.get("paid", 0)),
+            "rate": p.get("rate", ""),
+        }
+        if p.get("tier"):
+            text += " " + _("(%(tier)s)") % {"tier": p["tier"]}
+        if p.get("pending_days"):
+            text += " " + ngettext(
+                "— spendable after %(n)s day",
+                "— spendable after %(n)s days",
+                p["pending_days"],
+            ) % {"n": p["pending_days"]}
+        return text
+    if r == "spend_visit":
+        return _("%(points)s paid %(money)s of the visit on %(date)s") % {
+            "points": pts,
+            "money": _money(p.get("money", 0)),
+            "date": _date(p.get("date")),
+        }
+    if r == "spend_reward":
+        return _("%(points)s for the reward “%(reward)s” (voucher %(code)s)") % {
+            "points": pts,
+            **p,
+        }
+    if r == "return_voucher":
+        text = _("%(points)s back: voucher %(code)s cancelled") % {"points": pts, **p}
+        return text + _expired_note(p)
+    if r == "return_visit":
+        text = _("%(points)s back: visit #%(visit)s was %(status)s") % {
+            "points": pts,
+            "visit": p.get("visit"),
+            "status": _status(p.get("status")),
+        }
+        return text + _expired_note(p)
+    if r == "reverse_visit":
+        text = _("%(points)s taken back: visit #%(visit)s was %(status)s") % {
+            "points": _points(p.get("points", entry.amount)),
+            "visit": p.get("visit"),
+            "status": _status(p.get("status")),
+        }
+        if p.get("debt"):
+            text += " " + _(
+                "(%(debt)s were already spent: they will be settled from future points)"
+            ) % {"debt": _points(p["debt"])}
+        return text
+    if r == "debt_settlement":
+        return _("%(points)s settled an earlier points debt") % {"points": pts}
+    if r == "adjust":
+        return _("%(points)s adjusted by the salon: %(note)s") % {
+            "points": pts,
+            "note": entry.note,
+        }
+    if r == "expire":
+        return _("%(points)s expired") % {"points": pts}
+    if r == "expire_inactive":
+        return _("%(points)s expired: no visits for %(months)s months") % {
+            "points": pts,
+            "months": p.get("months", ""),
+        }
+    if r == "bonus":
+        return _("%(points)s bonus") % {"points": pts}
+    return entry.get_kind_display()
+
+
+def _expired_note(p: dict) -> str:
+    if p.get("expired"):
+        return " " + _("(%(points)s had expired meanwhile)") % {
+            "points": _points(p["expired"])
+        }
+    return ""
+
+
+def _status(status: str | None) -> str:
+    return {"cancelled": _("cancelled"), "refunded": _("refunded")}.get(
+        status or "", status or ""
+    )

@@ -1,0 +1,310 @@
+"""Posting to the points ledger: the primitives every points service uses.
+
+The recipe (STYLE.md §6): the caller opens a transaction and locks the wallet
+with ``wallet_lock`` (the member row first when it also touches visits); if the
+idempotency key exists it returns the earlier entry; it checks; it appends
+entries, lots and allocations; it writes the wallet's cached balances with
+``F()`` deltas. Database constraints back every invariant: a balance below zero
+or a duplicate key aborts the whole transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import F
+from django.utils import timezone
+
+from rewards import selectors
+from rewards.dbfuncs import sha256_hex
+from rewards.models import LedgerEntry, LotAllocation, PointLot, TierChange, Wallet
+
+Kind = LedgerEntry.Kind
+
+
+def hash_payload(
+    *, prev, member, seq, kind, amount, debt_change, balance_after, debt_after, key
+) -> str:
+    """The text an entry's hash covers; ``dbfuncs.hash_payload_sql`` is its twin."""
+    parts = [
+        prev,
+        member,
+        seq,
+        kind,
+        amount,
+        debt_change,
+        balance_after,
+        debt_after,
+        key,
+    ]
+    return "|".join(str(p) for p in parts)
+
+
+def entry_hash(entry: LedgerEntry) -> str:
+    return sha256_hex(
+        hash_payload(
+            prev=entry.prev_hash,
+            member=entry.member_id,
+            seq=entry.seq,
+            kind=entry.kind,
+            amount=entry.amount,
+            debt_change=entry.debt_change,
+            balance_after=entry.balance_after,
+            debt_after=entry.debt_after,
+            key=entry.idempotency_key,
+        )
+    )
+
+
+@dataclass
+class WalletState:
+    """A locked wallet plus what this transaction changed, written once at the end."""
+
+    wallet: Wallet
+    d_available: int = 0
+    d_pending: int = 0
+    d_debt: int = 0
+    new_entries: list[LedgerEntry] = field(default_factory=list)
+
+    @property
+    def available(self) -> int:
+        return self.wallet.available + self.d_available
+
+    @property
+    def pending(self) -> int:
+        return self.wallet.pending + self.d_pending
+
+    @property
+    def debt(self) -> int:
+        return self.wallet.debt + self.d_debt
+
+    @property
+    def member_id(self) -> int:
+        return self.wallet.member_id
+
+
+def wallet_lock(member_id: int, *, now: datetime | None = None) -> WalletState:
+    """Lock the member's wallet row (creating it at the base tier if missing).
+
+    Lock order across the project: the member row (members' visit services)
+    before the wallet, wallets of several members in pk order.
+    """
+    wallet = (
+        Wallet.objects.select_for_update(of=("self",))
+        .select_related("tier")
+        .filter(pk=member_id)
+        .first()
+    )
+    if wallet is None:
+        base = selectors.tier_base()
+        now = now or timezone.now()
+        created = Wallet.objects.bulk_create(
+            [Wallet(member_id=member_id, tier=base, tier_since=now if base else None)],
+            ignore_conflicts=True,
+        )
+        wallet = (
+            Wallet.objects.select_for_update(of=("self",))
+            .select_related("tier")
+            .get(pk=member_id)
+        )
+        if created and base is not None and wallet.seq == 0:
+            TierChange.objects.get_or_create(
+                member_id=member_id,
+                reason=TierChange.Reason.JOINED,
+                defaults={"to_tier": base, "changed_at": now},
+            )
+    return WalletState(wallet=wallet)
+
+
+def wallet_save(state: WalletState) -> None:
+    """Write the cached balances and the chain head in one UPDATE."""
+    if not state.new_entries and not (
+        state.d_available or state.d_pending or state.d_debt
+    ):
+        return
+    last = state.new_entries[-1] if state.new_entries else None
+    fields = {
+        "available": F("available") + state.d_available,
+        "pending": F("pending") + state.d_pending,
+        "debt": F("debt") + state.d_debt,
+        "updated_at": timezone.now(),
+    }
+    if last is not None:
+        fields.update(seq=last.seq, last_hash=last.hash)
+    Wallet.objects.filter(pk=state.member_id).update(**fields)
+    w = state.wallet
+    w.available, w.pending, w.debt = state.available, state.pending, state.debt
+    if last is not None:
+        w.seq, w.last_hash = last.seq, last.hash
+    state.d_available = state.d_pending = state.d_debt = 0
+    state.new_entries = []
+
+
+def entry_append(
+    state: WalletState,
+    *,
+    kind: str,
+    amount: int,
+    key: str,
+    reason: str,
+    params: dict | None = None,
+    debt_change: int = 0,
+    visit=None,
+    voucher=None,
+    reverses: LedgerEntry | None = None,
+    actor=None,
+    note: str = "",
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Append one entry after the caller applied its deltas to ``state``.
+
+    ``amount`` and ``debt_change`` must already be reflected in ``state``'s
+    deltas: the entry records the balances that result.
+    """
+    head_seq = state.new_entries[-1].seq if state.new_entries else state.wallet.seq
+    head_hash = (
+        state.new_entries[-1].hash if state.new_entries else state.wallet.last_hash
+    )
+    entry = LedgerEntry(
+        member_id=state.member_id,
+        seq=head_seq + 1,
+        kind=kind,
+        amount=amount,
+        debt_change=debt_change,
+        balance_after=state.available + state.pending,
+        debt_after=state.debt,
+        reason=reason,
+        params=params or {},
+        note=note[:255],
+        visit=visit,
+        voucher=voucher,
+        reverses=reverses,
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_name=(actor.get_username() if getattr(actor, "pk", None) else ""),
+        idempotency_key=key,
+        created_at=now or timezone.now(),
+        prev_hash=head_hash,
+    )
+    entry.hash = entry_hash(entry)
+    entry.save()
+    state.new_entries.append(entry)
+    return entry
+
+
+def lot_open(
+    state: WalletState,
+    *,
+    entry: LedgerEntry,
+    amount: int,
+    now: datetime,
+    lifetime_days: int,
+    pending_days: int = 0,
+) -> PointLot:
+    """Credit ``amount`` points as a new lot; pending first if ``pending_days``."""
+    pending_until = now + timedelta(days=pending_days) if pending_days else None
+    lot = PointLot.objects.create(
+        member_id=state.member_id,
+        entry=entry,
+        amount=amount,
+        remaining=amount,
+        pending_until=pending_until,
+        expires_on=timezone.localdate(now) + timedelta(days=lifetime_days),
+        created_at=now,
+    )
+    return lot
+
+
+def lots_draw(
+    state: WalletState,
+    *,
+    amount: int,
+    today: date,
+    include_pending: bool = False,
+    first: list[PointLot] | None = None,
+) -> list[tuple[PointLot, int]]:
+    """Choose up to ``amount`` points from open lots, soonest expiry first.
+
+    ``first`` are lots to draw from before the FIFO order (a reversal takes
+    back the visit's own lots first). Returns (lot, points) pairs and updates
+    the lots in memory; ``lots_commit`` writes them. One query whatever the
+    number of lots.
+    """
+    taken: list[tuple[PointLot, int]] = []
+    need = amount
+    seen = set()
+    candidates = list(first or [])
+    if need > 0:
+        qs = PointLot.objects.filter(
+            member_id=state.member_id, remaining__gt=0, expires_on__gt=today
+        ).order_by("expires_on", "id")
+        if not include_pending:
+            qs = qs.filter(pending_until__isnull=True)
+        candidates += list(qs)
+    for lot in candidates:
+        if need <= 0:
+            break
+        if lot.pk in seen or lot.remaining <= 0:
+            continue
+        seen.add(lot.pk)
+        take = min(lot.remaining, need)
+        lot.remaining -= take
+        need -= take
+        taken.append((lot, take))
+    return taken
+
+
+def lots_commit(entry: LedgerEntry, moves: list[tuple[PointLot, int]]) -> None:
+    """Write lots changed in memory and their allocations (signed) for ``entry``.
+
+    ``moves`` are (lot, signed points): negative drawn, positive returned.
+    """
+    if not moves:
+        return
+    PointLot.objects.bulk_update([lot for lot, _ in moves], ["remaining"])
+    LotAllocation.objects.bulk_create(
+        LotAllocation(entry=entry, lot=lot, amount=points) for lot, points in moves
+    )
+
+
+def split_pending(moves: list[tuple[PointLot, int]]) -> tuple[int, int]:
+    """(available, pending) points among drawn lots."""
+    avail = sum(p for lot, p in moves if lot.pending_until is None)
+    pend = sum(p for lot, p in moves if lot.pending_until is not None)
+    return avail, pend
+
+
+def debt_settle(
+    state: WalletState, *, key: str, now: datetime, actor=None, visit=None
+) -> LedgerEntry | None:
+    """Pay the member's points debt from their available points, oldest lots first.
+
+    Called right after a credit: earnings settle a debt before they can be spent.
+    """
+    if state.debt <= 0 or state.available <= 0:
+        return None
+    today = timezone.localdate(now)
+    moves = lots_draw(state, amount=min(state.debt, state.available), today=today)
+    paid, _ = split_pending(moves)
+    if paid <= 0:
+        return None
+    state.d_available -= paid
+    state.d_debt -= paid
+    entry = entry_append(
+        state,
+        kind=Kind.DEBT_SETTLEMENT,
+        amount=-paid,
+        debt_change=-paid,
+        key=key,
+        reason="debt_settlement",
+        params={"points": paid, "debt_left": state.debt},
+        visit=visit,
+        actor=actor,
+        now=now,
+    )
+    lots_commit(entry, [(lot, -p) for lot, p in moves])
+    return entry
+
+
+def entry_by_key(key: str) -> LedgerEntry | None:
+    return LedgerEntry.objects.filter(idempotency_key=key).first()

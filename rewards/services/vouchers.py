@@ -1,0 +1,253 @@
+"""Reward redemption and vouchers: redeem, cancel, issue, use, expire."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Member, Visit
+from rewards.models import LedgerEntry, Reward, Voucher
+from rewards.services.ledger import entry_by_key, wallet_lock, wallet_save
+from rewards.services.points import points_return, points_spend
+
+# No 0/O, 1/I/L: codes are read aloud at the front desk and typed by hand.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 10  # 31^10 ≈ 8e14: not guessable at any realistic rate
+
+
+def voucher_code_new() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def voucher_code_normalize(code: str) -> str:
+    return "".join(ch for ch in (code or "").upper() if ch.isalnum())
+
+
+def _error(code: str, message: str, field: str | None = None) -> ValidationError:
+    if field:
+        return ValidationError({field: ValidationError(message, code=code)})
+    return ValidationError(message, code=code)
+
+
+@transaction.atomic
+def reward_redeem(
+    *,
+    member: Member,
+    reward: Reward,
+    idempotency_key: str,
+    actor=None,
+    now: datetime | None = None,
+) -> Voucher:
+    """Buy a reward with points: deduct them and issue a voucher, atomically.
+
+    Idempotent by ``idempotency_key`` (the API's Idempotency-Key header): a
+    retry returns the voucher issued the first time. Refused with a clear code
+    when the reward is not available, out of stock, over the member's limit,
+    above their tier, or their points do not cover it.
+    """
+    now = now or timezone.now()
+    key = f"redeem:{member.pk}:{idempotency_key}"
+    state = wallet_lock(member.pk, now=now)
+    existing = Voucher.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        if existing.reward_id != reward.pk:
+            raise _error(
+                "idempotency_key_reused",
+                _("This request key was already used for another reward."),
+            )
+        return existing
+    if member.status != Member.Status.ACTIVE:
+        raise _error("member_not_active", _("Only active members can redeem rewards."))
+    reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)
+    if (
+        not reward.is_active
+        or (reward.active_from and reward.active_from > now)
+        or (reward.active_until and reward.active_until <= now)
+    ):
+        raise _error("reward_not_available", _("This reward is not available now."))
+    if reward.min_tier and (
+        state.wallet.tier is None or state.wallet.tier.rank < reward.min_tier.rank
+    ):
+        raise _error(
+            "tier_too_low",
+            _("This reward is for %(tier)s members and above.")
+            % {"tier": reward.min_tier.name},
+        )
+    if reward.per_member_limit is not None:
+        held = (
+            Voucher.objects.filter(member=member, reward=reward)
+            .exclude(status=Voucher.Status.CANCELLED)
+            .count()
+        )
+        if held >= reward.per_member_limit:
+            raise _error(
+                "limit_reached",
+                _("You already have this reward the maximum %(n)s time(s).")
+                % {"n": reward.per_member_limit},
+            )
+    if reward.points_cost > state.available:
+        raise _error(
+            "points_insufficient",
+            _("Not enough points: %(available)s available, %(cost)s needed.")
+            % {"available": state.available, "cost": reward.points_cost},
+        )
+    # A conditional UPDATE, not read-then-write: two members racing for the
+    # last item cannot both get it.
+    if reward.stock is not None and not Reward.objects.filter(
+        pk=reward.pk, stock__gt=0
+    ).update(stock=F("stock") - 1):
+        raise _error("out_of_stock", _("This reward is out of stock."))
+    voucher = Voucher.objects.create(
+        code=voucher_code_new(),
+        reward=reward,
+        member=member,
+        source=Voucher.Source.REDEMPTION,
+        points_cost=reward.points_cost,
+        issued_at=now,
+        valid_until=now + timedelta(days=reward.voucher_valid_days),
+        idempotency_key=key,
+    )
+    if reward.points_cost:
+        points_spend(
+            state,
+            points=reward.points_cost,
+            key=f"spend:voucher:{voucher.pk}",
+            reason="spend_reward",
+            params={"reward": reward.name, "code": voucher.code},
+            voucher=voucher,
+            actor=actor,
+            now=now,
+        )
+    wallet_save(state)
+    return voucher
+
+
+@transaction.atomic
+def voucher_cancel(*, voucher: Voucher, actor=None, reason: str = "") -> Voucher:
+    """Cancel an unused voucher and give its points back (and its stock)."""
+    state = wallet_lock(voucher.member_id)
+    voucher = Voucher.objects.select_for_update().get(pk=voucher.pk)
+    if voucher.status == Voucher.Status.CANCELLED:
+        return voucher
+    if voucher.status != Voucher.Status.ACTIVE:
+        raise _error(
+            "voucher_not_active",
+            _("Voucher %(code)s is %(status)s and cannot be cancelled.")
+            % {"code": voucher.code, "status": voucher.get_status_display()},
+        )
+    now = timezone.now()
+    Voucher.objects.filter(pk=voucher.pk).update(
+        status=Voucher.Status.CANCELLED, closed_at=now
+    )
+    voucher.status, voucher.closed_at = Voucher.Status.CANCELLED, now
+    spend = LedgerEntry.objects.filter(
+        voucher=voucher, kind=LedgerEntry.Kind.SPEND
+    ).first()
+    if spend is not None:
+        points_return(
+            state,
+            spend=spend,
+            key=f"reverse:{spend.pk}",
+            reason="return_voucher",
+            params={"reward": voucher.reward.name, "code": voucher.code},
+            actor=actor,
+            now=now,
+        )
+    Reward.objects.filter(pk=voucher.reward_id, stock__isnull=False).update(
+        stock=F("stock") + 1
+    )
+    wallet_save(state)
+    return voucher
+
+
+@transaction.atomic
+def voucher_issue(
+    *,
+    member: Member,
+    reward: Reward,
+    key: str,
+    source: str,
+    valid_days: int | None = None,
+) -> Voucher:
+    """Give a voucher without points (staff gift, later campaign effects)."""
+    existing = Voucher.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    now = timezone.now()
+    return Voucher.objects.create(
+        code=voucher_code_new(),
+        reward=reward,
+        member=member,
+        source=source,
+        points_cost=0,
+        issued_at=now,
+        valid_until=now + timedelta(days=valid_days or reward.voucher_valid_days),
+        idempotency_key=key,
+    )
+
+
+def vouchers_use(*, vouchers: list[Voucher], visit: Visit, now: datetime) -> None:
+    """Mark vouchers used on ``visit`` (inside the checkout's transaction).
+
+    Conditional on still being active, so the same voucher on two tills at once
+    is used once and the second checkout rolls back.
+    """
+    for voucher in vouchers:
+        updated = Voucher.objects.filter(
+            pk=voucher.pk, status=Voucher.Status.ACTIVE
+        ).update(status=Voucher.Status.USED, used_at=now, visit=visit, closed_at=now)
+        if not updated:
+            raise _error(
+                "voucher_not_active",
+                _("Voucher %(code)s was used or cancelled meanwhile.")
+                % {"code": voucher.code},
+                field="voucher_codes",
+            )
+
+
+def vouchers_release(*, visit: Visit) -> int:
+    """A cancelled or refunded visit gives its vouchers back, if still valid."""
+    now = timezone.now()
+    back = Voucher.objects.filter(
+        visit=visit, status=Voucher.Status.USED, valid_until__gt=now
+    ).update(status=Voucher.Status.ACTIVE, used_at=None, visit=None, closed_at=None)
+    Voucher.objects.filter(visit=visit, status=Voucher.Status.USED).update(
+        status=Voucher.Status.EXPIRED
+    )
+    return back
+
+
+def vouchers_expire(*, at: datetime) -> int:
+    """Expire every active voucher whose validity ended before ``at``. Set-based."""
+    return Voucher.objects.filter(
+        Q(status=Voucher.Status.ACTIVE) & Q(valid_until__lte=at)
+    ).update(status=Voucher.Status.EXPIRED, closed_at=at)
+
+
+def voucher_by_code(code: str) -> Voucher | None:
+    code = voucher_code_normalize(code)
+    if not code:
+        return None
+    return (
+        Voucher.objects.select_related("reward", "reward__service")
+        .filter(code=code)
+        .first()
+    )
+
+
+__all__ = [
+    "reward_redeem",
+    "voucher_cancel",
+    "voucher_issue",
+    "vouchers_use",
+    "vouchers_release",
+    "vouchers_expire",
+    "voucher_by_code",
+    "entry_by_key",
+]
