@@ -8,6 +8,7 @@ front desk, an English operator). Every sentence here is translatable.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal, InvalidOperation
 
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
@@ -29,6 +30,14 @@ def _money(value) -> str:
     return number_format(value, decimal_pos=2, use_l10n=True, force_grouping=True)
 
 
+def _number(value) -> str:
+    """A rate or multiplier without trailing zeros: 5, 6.25, 10 (never 1E+1)."""
+    try:
+        return f"{Decimal(str(value)).normalize():f}"
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
 def _points(n: int) -> str:
     n = abs(int(n))
     return ngettext("%(n)s point", "%(n)s points", n) % {
@@ -44,23 +53,27 @@ def earn_text(calc) -> str:
         text = _("%(points)s: %(paid)s paid × %(rate)s%% cashback") % {
             "points": _points(calc.points),
             "paid": _money(calc.paid),
-            "rate": calc.rate.normalize(),
+            "rate": _number(calc.rate),
         }
     else:
         text = _("%(points)s: %(paid)s paid × %(rate)s points per 100") % {
             "points": _points(calc.points),
             "paid": _money(calc.paid),
-            "rate": calc.rate.normalize(),
+            "rate": _number(calc.rate),
         }
     if calc.tier_name and calc.multiplier != 1:
-        text += " " + _("(%(tier)s ×%(mult)s)") % {
+        # The rate shown already includes the multiplier: say so, or members
+        # multiply twice.
+        text += " " + _("(%(tier)s ×%(mult)s included)") % {
             "tier": calc.tier_name,
-            "mult": calc.multiplier.normalize(),
+            "mult": _number(calc.multiplier),
         }
     return text
 
 
 def benefit_text(reason: str, p: dict) -> str:
+    if "percent" in p:
+        p = {**p, "percent": _number(p["percent"])}
     if reason == "tier_discount":
         return _("%(tier)s tier discount %(percent)s%%") % p
     if reason == "first_visit_discount":
@@ -97,7 +110,7 @@ def entry_text(entry: LedgerEntry) -> str:
             "points": pts,
             "date": _date(p.get("date")),
             "paid": _money(p.get("paid", 0)),
-            "rate": p.get("rate", ""),
+            "rate": _number(p.get("rate", "")),
         }
         if p.get("tier"):
             text += " " + _("(%(tier)s)") % {"tier": p["tier"]}
@@ -116,11 +129,12 @@ def entry_text(entry: LedgerEntry) -> str:
         }
     if r == "spend_reward":
         return _("%(points)s for the reward “%(reward)s” (voucher %(code)s)") % {
-            "points": pts,
             **p,
+            "points": pts,
         }
     if r == "return_voucher":
-        text = _("%(points)s back: voucher %(code)s cancelled") % {"points": pts, **p}
+        # ``params`` carry the raw count under "points": the sentence wants words.
+        text = _("%(points)s back: voucher %(code)s cancelled") % {**p, "points": pts}
         return text + _expired_note(p)
     if r == "return_visit":
         text = _("%(points)s back: visit #%(visit)s was %(status)s") % {
@@ -143,10 +157,12 @@ def entry_text(entry: LedgerEntry) -> str:
     if r == "debt_settlement":
         return _("%(points)s settled an earlier points debt") % {"points": pts}
     if r == "adjust":
-        return _("%(points)s adjusted by the salon: %(note)s") % {
-            "points": pts,
-            "note": entry.note,
-        }
+        # The amount reads without a sign, so the sentence says which way.
+        if entry.amount < 0:
+            text = _("%(points)s removed by the salon: %(note)s")
+        else:
+            text = _("%(points)s added by the salon: %(note)s")
+        return text % {"points": pts, "note": entry.note}
     if r == "expire":
         return _("%(points)s expired") % {"points": pts}
     if r == "expire_inactive":

@@ -91,7 +91,7 @@ COLORS = {
 def triggers(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(PG_TRIGGER)
+        schema_editor.execute(PG_TRIGGER, params=None)
     elif vendor == "sqlite":
         schema_editor.execute(SQLITE_TRIGGER)
 
@@ -99,7 +99,7 @@ def triggers(apps, schema_editor):
 def triggers_drop(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(PG_TRIGGER_DROP)
+        schema_editor.execute(PG_TRIGGER_DROP, params=None)
     elif vendor == "sqlite":
         schema_editor.execute(SQLITE_TRIGGER_DROP)
 

@@ -14,6 +14,7 @@ in as further sources.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -46,6 +47,9 @@ class QuoteLine:
     gross: Decimal
     discount: Decimal = ZERO
     points_money: Decimal = ZERO
+    # The part of ``discount`` won by the exclusive groups (tier, first visit):
+    # a free-unit voucher frees one unit at that discounted price.
+    group_discount: Decimal = ZERO
 
     @property
     def net(self) -> Decimal:
@@ -174,11 +178,11 @@ class VoucherSource:
 
     group = None
 
-    def propose_all(self, ctx: PricingContext) -> list[Benefit]:
-        out = []
+    def propose_all(self, ctx: PricingContext) -> Iterator[Benefit]:
+        # One at a time: the checkout applies each voucher before the next is
+        # priced, so a fixed amount spreads over what the others left.
         for voucher in ctx.vouchers:
-            out.append(_voucher_benefit(ctx, voucher))
-        return out
+            yield _voucher_benefit(ctx, voucher)
 
 
 BENEFIT_SOURCES = [TierDiscountSource(), FirstVisitDiscountSource(), VoucherSource()]
@@ -217,7 +221,8 @@ def _voucher_benefit(ctx: PricingContext, voucher: Voucher) -> Benefit:
                 % {"code": voucher.code, "service": reward.service},
             )
         line = ctx.lines[index]
-        per_line[index] = min(line.unit_price, line.net)
+        unit_net = money((line.gross - line.group_discount) / line.quantity)
+        per_line[index] = min(unit_net, line.net)
     elif kind == "percent_discount":
         for i, ln in enumerate(ctx.lines):
             if not ln.service.excluded_from_discounts:
@@ -227,7 +232,7 @@ def _voucher_benefit(ctx: PricingContext, voucher: Voucher) -> Benefit:
         eligible = [
             (i, ln)
             for i, ln in enumerate(ctx.lines)
-            if not ln.service.excluded_from_discounts
+            if not ln.service.excluded_from_discounts and ln.net > 0
         ]
         base = sum((ln.net for _, ln in eligible), ZERO)
         left = min(reward.discount_amount, base)
@@ -247,6 +252,12 @@ def _voucher_benefit(ctx: PricingContext, voucher: Voucher) -> Benefit:
             % {"code": voucher.code, "reward": reward.name},
         )
     amount = money(sum(per_line.values(), ZERO))
+    if amount <= 0:
+        # Using it would burn the member's voucher for nothing.
+        raise _voucher_error(
+            "voucher_not_applicable",
+            _("Voucher %(code)s gives nothing on this visit.") % {"code": voucher.code},
+        )
     return Benefit(
         "voucher",
         _("Voucher %(code)s") % {"code": voucher.code},
@@ -357,6 +368,7 @@ def _quote(
                 benefits.append(benefit)
                 for i, v in kept.items():
                     qlines[i].discount += v
+                    qlines[i].group_discount += v
     # Combinable sources apply one after another on what is left.
     for source in BENEFIT_SOURCES:
         if source.group is not None:
@@ -401,7 +413,7 @@ def _quote(
                         _("At most %(n)s points can pay this bill (%(share)s%%).")
                         % {
                             "n": points_max,
-                            "share": settings.max_points_share.normalize(),
+                            "share": f"{settings.max_points_share.normalize():f}",
                         },
                         code="points_over_limit",
                     )
@@ -462,7 +474,10 @@ def checkout_quote(
     (It takes the wallet row lock for a consistent read; the transaction holds
     it only for the quote's few queries.)
     """
-    state = wallet_lock(member.pk)
+    # Fresh from the database: the caller's copy may predate a visit, and the
+    # first-visit discount depends on it.
+    member = Member.objects.get(pk=member.pk)
+    state = wallet_lock(member.pk, create=False)
     return _quote(
         member=member,
         location=location,
@@ -509,12 +524,13 @@ def checkout_commit(
             source=source, external_id=external_id.strip()
         )
         if existing is not None:
-            if existing.member_id != member.pk:
+            if not _same_booking(existing, member, location, lines):
                 raise ValidationError(
                     {
                         "external_id": ValidationError(
                             _(
-                                "Booking “%(id)s” was already recorded with different content."
+                                "Booking “%(id)s” was already recorded with "
+                                "different content."
                             )
                             % {"id": existing.external_id},
                             code="external_id_conflict",
@@ -567,3 +583,23 @@ def checkout_commit(
         outcome.get("earned", 0),
         outcome.get("upgraded_to"),
     )
+
+
+def _same_booking(visit: Visit, member: Member, location: Location, lines) -> bool:
+    """Is a retried checkout the booking already recorded (member, place, lines)?
+
+    Prices and quantities are compared as the visit stored them; a retry that
+    omits prices means the base prices, as the first call did.
+    """
+    if visit.member_id != member.pk or visit.location_id != location.pk:
+        return False
+    recorded = sorted(
+        (ln.service_id, ln.quantity, ln.price) for ln in visit.lines.all()
+    )
+    try:
+        asked = sorted(
+            (s.pk, q, money(p)) for s, p, q in member_services.price_lines(lines)
+        )
+    except ValidationError:
+        return False
+    return recorded == asked

@@ -84,11 +84,15 @@ class WalletState:
         return self.wallet.member_id
 
 
-def wallet_lock(member_id: int, *, now: datetime | None = None) -> WalletState:
+def wallet_lock(
+    member_id: int, *, now: datetime | None = None, create: bool = True
+) -> WalletState:
     """Lock the member's wallet row (creating it at the base tier if missing).
 
     Lock order across the project: the member row (members' visit services)
-    before the wallet, wallets of several members in pk order.
+    before the wallet, wallets of several members in pk order. With
+    ``create=False`` (a read such as a quote) a missing wallet is an empty one
+    at the base tier, in memory only: reading writes nothing.
     """
     wallet = (
         Wallet.objects.select_for_update(of=("self",))
@@ -96,6 +100,9 @@ def wallet_lock(member_id: int, *, now: datetime | None = None) -> WalletState:
         .filter(pk=member_id)
         .first()
     )
+    if wallet is None and not create:
+        base = selectors.tier_base()
+        return WalletState(wallet=Wallet(member_id=member_id, tier=base))
     if wallet is None:
         base = selectors.tier_base()
         now = now or timezone.now()
@@ -277,18 +284,26 @@ def split_pending(moves: list[tuple[PointLot, int]]) -> tuple[int, int]:
 def debt_settle(
     state: WalletState, *, key: str, now: datetime, actor=None, visit=None
 ) -> LedgerEntry | None:
-    """Pay the member's points debt from their available points, oldest lots first.
+    """Pay the member's points debt from their points, soonest-expiring lots first.
 
     Called right after a credit: earnings settle a debt before they can be spent.
+    Pending points settle it too: left pending, they would become spendable
+    later with the debt still open (and if their visit is reversed, the
+    shortfall is recorded as debt again).
     """
-    if state.debt <= 0 or state.available <= 0:
+    balance = state.available + state.pending
+    if state.debt <= 0 or balance <= 0:
         return None
     today = timezone.localdate(now)
-    moves = lots_draw(state, amount=min(state.debt, state.available), today=today)
-    paid, _ = split_pending(moves)
+    moves = lots_draw(
+        state, amount=min(state.debt, balance), today=today, include_pending=True
+    )
+    from_available, from_pending = split_pending(moves)
+    paid = from_available + from_pending
     if paid <= 0:
         return None
-    state.d_available -= paid
+    state.d_available -= from_available
+    state.d_pending -= from_pending
     state.d_debt -= paid
     entry = entry_append(
         state,

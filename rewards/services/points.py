@@ -381,17 +381,20 @@ def points_adjust(
         )
         debt_settle(state, key=f"settle:{key}", now=now, actor=actor)
     else:
-        if -points > state.available:
+        moves = lots_draw(state, amount=-points, today=timezone.localdate(now))
+        # The lots, not the cached balance, say what can be taken: a lot past
+        # its date still counts in ``available`` until the nightly expiry runs.
+        spendable = min(split_pending(moves)[0], state.available)
+        if -points > spendable:
             raise ValidationError(
                 {
                     "points": ValidationError(
                         _("The member has only %(available)s points available.")
-                        % {"available": state.available},
+                        % {"available": spendable},
                         code="points_insufficient",
                     )
                 }
             )
-        moves = lots_draw(state, amount=-points, today=timezone.localdate(now))
         state.d_available += points
         entry = entry_append(
             state,

@@ -62,7 +62,10 @@ def reward_redeem(
                 _("This request key was already used for another reward."),
             )
         return existing
-    if member.status != Member.Status.ACTIVE:
+    # The status in the database, not the caller's copy: a member blocked a
+    # moment ago must not spend.
+    status = Member.objects.filter(pk=member.pk).values_list("status", flat=True)[0]
+    if status != Member.Status.ACTIVE:
         raise _error("member_not_active", _("Only active members can redeem rewards."))
     reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)
     if (
@@ -159,9 +162,11 @@ def voucher_cancel(*, voucher: Voucher, actor=None, reason: str = "") -> Voucher
             actor=actor,
             now=now,
         )
-    Reward.objects.filter(pk=voucher.reward_id, stock__isnull=False).update(
-        stock=F("stock") + 1
-    )
+    # Only a redemption took an item from stock; a perk or a gift did not.
+    if voucher.source == Voucher.Source.REDEMPTION:
+        Reward.objects.filter(pk=voucher.reward_id, stock__isnull=False).update(
+            stock=F("stock") + 1
+        )
     wallet_save(state)
     return voucher
 
@@ -196,19 +201,27 @@ def vouchers_use(*, vouchers: list[Voucher], visit: Visit, now: datetime) -> Non
     """Mark vouchers used on ``visit`` (inside the checkout's transaction).
 
     Conditional on still being active, so the same voucher on two tills at once
-    is used once and the second checkout rolls back.
+    is used once and the second checkout rolls back. One UPDATE however many
+    vouchers (the checkout's query count is fixed).
     """
-    for voucher in vouchers:
-        updated = Voucher.objects.filter(
-            pk=voucher.pk, status=Voucher.Status.ACTIVE
-        ).update(status=Voucher.Status.USED, used_at=now, visit=visit, closed_at=now)
-        if not updated:
-            raise _error(
-                "voucher_not_active",
-                _("Voucher %(code)s was used or cancelled meanwhile.")
-                % {"code": voucher.code},
-                field="voucher_codes",
-            )
+    ids = {voucher.pk for voucher in vouchers}
+    if not ids:
+        return
+    updated = Voucher.objects.filter(pk__in=ids, status=Voucher.Status.ACTIVE).update(
+        status=Voucher.Status.USED, used_at=now, visit=visit, closed_at=now
+    )
+    if updated != len(ids):
+        lost = (
+            Voucher.objects.filter(pk__in=ids)
+            .exclude(visit=visit)
+            .values_list("code", flat=True)
+        )
+        raise _error(
+            "voucher_not_active",
+            _("Voucher %(code)s was used or cancelled meanwhile.")
+            % {"code": ", ".join(sorted(lost))},
+            field="voucher_codes",
+        )
 
 
 def vouchers_release(*, visit: Visit) -> int:

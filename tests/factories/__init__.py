@@ -4,10 +4,13 @@ from tests.factories.members import (
     ServiceCategoryFactory,
     ServiceFactory,
 )
+from tests.factories.rewards import RewardFactory, TierFactory
 
 __all__ = [
     "LocationFactory",
     "MemberFactory",
+    "RewardFactory",
     "ServiceCategoryFactory",
     "ServiceFactory",
+    "TierFactory",
 ]
