@@ -286,7 +286,10 @@ class MemberAdmin(admin.ModelAdmin):
         indexed match; a run of digits ("4567") matches inside phone numbers;
         anything else searches names and email (trigram-indexed on PostgreSQL).
         """
-        term = search_term.strip()
+        # Control characters (a NUL from a barcode scanner) make PostgreSQL
+        # refuse the query; nobody means them.
+        term = "".join(ch for ch in search_term if ch.isprintable()).strip()
+        search_term = term
         if not term:
             return queryset, False
         try:

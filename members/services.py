@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -51,6 +52,14 @@ def phone_normalize(raw: str | PhoneNumber) -> str:
     Numbers without a country code are read in PHONENUMBER_DEFAULT_REGION, so a
     front desk in Moscow may type "8 916 123-45-67".
     """
+    if not isinstance(raw, PhoneNumber) and re.search(r"[^\W\d_]", str(raw)):
+        # libphonenumber reads letters as keypad digits ("8459XGTCS4" would
+        # become a valid number): a phone typed with letters is a typo.
+        raise _field_error(
+            "phone",
+            _("Enter a valid phone number, e.g. +7 916 123-45-67."),
+            "invalid_phone",
+        )
     number = raw if isinstance(raw, PhoneNumber) else to_python(str(raw).strip())
     if not isinstance(number, PhoneNumber) or not number.is_valid():
         raise _field_error(

@@ -197,6 +197,54 @@ def voucher_issue(
     )
 
 
+# Rewards the checkout prices; the others (a partner gift, priority booking)
+# are handed over, and staff mark them used.
+CHECKOUT_KINDS = {
+    "free_service",
+    "add_on",
+    "extended_session",
+    "percent_discount",
+    "fixed_discount",
+}
+
+
+@transaction.atomic
+def voucher_mark_used(*, voucher: Voucher, actor=None) -> Voucher:
+    """Mark a non-price voucher (partner gift, priority booking) as handed over.
+
+    Price vouchers are used by the checkout, which applies their value; marking
+    one used here would lose it, so they are refused. Marking twice does nothing.
+    """
+    voucher = (
+        Voucher.objects.select_for_update().select_related("reward").get(pk=voucher.pk)
+    )
+    if voucher.status == Voucher.Status.USED:
+        return voucher
+    if voucher.reward.kind in CHECKOUT_KINDS:
+        raise _error(
+            "voucher_for_checkout",
+            _("Voucher %(code)s gives money off: apply it at checkout.")
+            % {"code": voucher.code},
+        )
+    now = timezone.now()
+    if voucher.status != Voucher.Status.ACTIVE or voucher.valid_until <= now:
+        raise _error(
+            "voucher_not_active",
+            _("Voucher %(code)s is %(status)s.")
+            % {
+                "code": voucher.code,
+                "status": voucher.get_status_display()
+                if voucher.status != Voucher.Status.ACTIVE
+                else _("expired"),
+            },
+        )
+    Voucher.objects.filter(pk=voucher.pk, status=Voucher.Status.ACTIVE).update(
+        status=Voucher.Status.USED, used_at=now, closed_at=now
+    )
+    voucher.status, voucher.used_at, voucher.closed_at = Voucher.Status.USED, now, now
+    return voucher
+
+
 def vouchers_use(*, vouchers: list[Voucher], visit: Visit, now: datetime) -> None:
     """Mark vouchers used on ``visit`` (inside the checkout's transaction).
 
@@ -258,6 +306,7 @@ __all__ = [
     "reward_redeem",
     "voucher_cancel",
     "voucher_issue",
+    "voucher_mark_used",
     "vouchers_use",
     "vouchers_release",
     "vouchers_expire",

@@ -731,3 +731,24 @@ def test_nobody_deletes_members(admin_client, member):
 
     assert response.status_code == 403
     assert Member.objects.filter(pk=member.pk).exists()
+
+
+def test_member_search_ignores_control_characters_from_a_scanner(
+    admin_client, anna_and_boris
+):
+    anna, _boris = anna_and_boris
+
+    response = admin_client.get(
+        reverse("admin:members_member_changelist"), {"q": "\x1b+7 916 123-45-67\r"}
+    )
+
+    assert response.status_code == 200
+    assert listed(response) == {anna.pk}
+
+
+def test_member_search_with_a_nul_byte_is_no_server_error(admin_client, anna_and_boris):
+    response = admin_client.get(
+        reverse("admin:members_member_changelist"), {"q": "\x00+7 916\x00"}
+    )
+
+    assert response.status_code == 200

@@ -225,3 +225,11 @@ def test_update_can_correct_the_registration_date(registered):
 
     registered.refresh_from_db()
     assert registered.registered_at == moscow(2024, 12, 1, 9, 30)
+
+
+@pytest.mark.parametrize("typed", ["8459XGTCS4", "+7 916 CALL-ME", "8 916 abc 45 67"])
+def test_a_phone_with_letters_is_refused_not_read_as_keypad_digits(typed):
+    with pytest.raises(ValidationError) as caught:
+        services.phone_normalize(typed)
+
+    assert error_codes(caught.value) == {"invalid_phone"}

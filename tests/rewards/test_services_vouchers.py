@@ -14,7 +14,11 @@ from django.core.exceptions import ValidationError
 from members.models import Member
 from rewards.models import LedgerEntry, Reward, Voucher
 from rewards.services import reward_redeem, voucher_cancel, voucher_issue
-from rewards.services.vouchers import CODE_ALPHABET, voucher_by_code
+from rewards.services.vouchers import (
+    CODE_ALPHABET,
+    voucher_by_code,
+    voucher_mark_used,
+)
 from tests.conftest import error_codes, moscow
 from tests.factories import MemberFactory, RewardFactory
 from tests.rewards.conftest import (
@@ -335,3 +339,40 @@ def test_a_code_is_found_however_the_front_desk_types_it(rich, reward):
     assert voucher_by_code(typed) == voucher
     assert voucher_by_code("") is None
     assert voucher_by_code("NOSUCHCODE") is None
+
+
+# --- voucher_mark_used: rewards handed over, not priced ---------------------
+
+
+def test_a_partner_gift_is_marked_handed_over_once(rich):
+    gift = RewardFactory(partner=True, name="Herbal tea set", points_cost=300)
+    voucher = redeem(rich, gift)
+
+    used = voucher_mark_used(voucher=voucher)
+    again = voucher_mark_used(voucher=voucher)
+
+    assert used.status == again.status == Voucher.Status.USED
+    assert Voucher.objects.get(pk=voucher.pk).used_at == NOW
+    assert balances(rich)[0] == 700  # the points were paid at redemption only
+
+
+def test_a_money_off_voucher_is_refused_it_belongs_to_the_checkout(rich, reward):
+    voucher = redeem(rich, reward)
+
+    with pytest.raises(ValidationError) as caught:
+        voucher_mark_used(voucher=voucher)
+
+    assert error_codes(caught.value) == {"voucher_for_checkout"}
+    assert Voucher.objects.get(pk=voucher.pk).status == Voucher.Status.ACTIVE
+
+
+def test_an_expired_gift_cannot_be_handed_over(rich):
+    voucher = redeem(rich, RewardFactory(partner=True, voucher_valid_days=5))
+
+    with (
+        time_machine.travel(NOW + timedelta(days=6), tick=False),
+        pytest.raises(ValidationError) as caught,
+    ):
+        voucher_mark_used(voucher=voucher)
+
+    assert error_codes(caught.value) == {"voucher_not_active"}

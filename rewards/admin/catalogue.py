@@ -1,0 +1,191 @@
+"""The program's rules, edited by a manager: settings, earn rates, tiers, rewards."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from rewards import selectors
+from rewards.models import CategoryEarnRate, ProgramSettings, Reward, Tier
+
+
+@admin.register(ProgramSettings)
+class ProgramSettingsAdmin(admin.ModelAdmin):
+    """One row (pk=1): the list goes straight to it; it is never added or deleted."""
+
+    fieldsets = [
+        (
+            _("Earning"),
+            {
+                "fields": [
+                    "earn_mode",
+                    "earn_rate",
+                    "excluded_services_earn",
+                    "pending_days",
+                ]
+            },
+        ),
+        (_("Paying with points"), {"fields": ["point_value", "max_points_share"]}),
+        (
+            _("Expiry"),
+            {
+                "fields": [
+                    "lot_lifetime_days",
+                    "inactivity_burn_months",
+                    "expiry_warning_days",
+                ]
+            },
+        ),
+        (_("Tiers"), {"fields": ["tier_window_days", "tier_grace_days"]}),
+        (None, {"fields": ["updated_at"]}),
+    ]
+    readonly_fields = ["updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        row = selectors.program_settings()
+        return HttpResponseRedirect(
+            reverse("admin:rewards_programsettings_change", args=[row.pk])
+        )
+
+
+@admin.register(CategoryEarnRate)
+class CategoryEarnRateAdmin(admin.ModelAdmin):
+    list_display = ["category", "rate", "base_rate"]
+    list_select_related = ["category"]
+    search_fields = ["category__name", "category__code"]
+    autocomplete_fields = ["category"]
+    ordering = ["category__sort_order", "category__name"]
+
+    @admin.display(description=_("base rate"))
+    def base_rate(self, obj):
+        # A handful of categories: one tiny read per row is fine.
+        return selectors.program_settings().earn_rate
+
+
+class TierForm(forms.ModelForm):
+    class Meta:
+        model = Tier
+        fields = [
+            "name",
+            "code",
+            "rank",
+            "color",
+            "min_visits",
+            "min_spend",
+            "discount_percent",
+            "first_visit_discount_percent",
+            "points_multiplier",
+            "perks",
+            "monthly_reward",
+        ]
+        widgets = {
+            "color": forms.TextInput(attrs={"type": "color"}),
+            "perks": forms.Textarea(attrs={"rows": 5, "cols": 60}),
+        }
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    form = TierForm
+    list_display = [
+        "swatch",
+        "name",
+        "rank",
+        "min_visits",
+        "min_spend",
+        "discount_percent",
+        "first_visit_discount_percent",
+        "points_multiplier",
+        "monthly_reward",
+    ]
+    list_display_links = ["name"]
+    list_select_related = ["monthly_reward"]
+    ordering = ["rank"]
+    search_fields = ["name", "code"]
+    autocomplete_fields = ["monthly_reward"]
+    prepopulated_fields = {"code": ["name"]}
+    fieldsets = [
+        (None, {"fields": ["name", "code", "rank", "color"]}),
+        (
+            _("Qualifies by (within the qualification window, either)"),
+            {"fields": [("min_visits", "min_spend")]},
+        ),
+        (
+            _("Benefits"),
+            {
+                "fields": [
+                    "discount_percent",
+                    "first_visit_discount_percent",
+                    "points_multiplier",
+                    "perks",
+                    "monthly_reward",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description="")
+    def swatch(self, tier):
+        return format_html(
+            '<span style="display:inline-block;width:1em;height:1em;'
+            'border-radius:50%;background:{}"></span>',
+            tier.color,
+        )
+
+
+@admin.register(Reward)
+class RewardAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "kind",
+        "points_cost",
+        "min_tier",
+        "stock",
+        "per_member_limit",
+        "active_from",
+        "active_until",
+        "voucher_valid_days",
+        "is_active",
+    ]
+    list_filter = ["kind", "is_active", "min_tier"]
+    list_select_related = ["min_tier"]
+    search_fields = ["name", "description"]
+    autocomplete_fields = ["service", "min_tier"]
+    ordering = ["sort_order", "points_cost", "name"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "description", "is_active", "sort_order"]}),
+        (_("Price"), {"fields": ["points_cost", "min_tier"]}),
+        (
+            _("What it gives"),
+            {
+                "fields": ["service", ("discount_percent", "discount_amount")],
+                "description": _(
+                    "A free service, add-on or extended session names its "
+                    "service; a discount its percent or amount."
+                ),
+            },
+        ),
+        (
+            _("Availability"),
+            {
+                "fields": [
+                    ("stock", "per_member_limit"),
+                    ("active_from", "active_until"),
+                    "voucher_valid_days",
+                ]
+            },
+        ),
+    ]

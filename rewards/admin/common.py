@@ -1,0 +1,105 @@
+"""Pieces shared by the rewards admin pages."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.html import format_html
+
+from members.services import phone_normalize
+
+
+def phone_of(term: str) -> str | None:
+    """The E.164 phone ``term`` spells, or None.
+
+    Letters are refused before parsing: the phone library reads them as a
+    keypad's vanity letters, so a voucher code like "8459XGTCS4" would
+    otherwise pass for +7 845 994-82-74.
+    """
+    if re.search(r"[^\W\d_]", term):
+        return None
+    try:
+        return phone_normalize(term)
+    except ValidationError:
+        return None
+
+
+def member_search_q(term: str, *, path: str = "member") -> Q | None:
+    """A filter on the member of a row, typed the way a front desk types.
+
+    A whole phone number in any format matches exactly; a run of three or more
+    digits matches inside phone numbers; ``#123`` is a member number. Anything
+    else returns None and the admin's own ``search_fields`` take over.
+    """
+    term = term.strip()
+    if not term:
+        return None
+    if re.fullmatch(r"#\s*\d+", term):
+        return Q(**{f"{path}_id": int(term.lstrip("#").strip())})
+    phone = phone_of(term)
+    if phone:
+        return Q(**{f"{path}__phone": phone})
+    digits = re.sub(r"[\s()+-]", "", term)
+    if digits.isdigit() and len(digits) >= 3:
+        return Q(**{f"{path}__phone__contains": digits})
+    return None
+
+
+class MemberSearchMixin:
+    """Search a list of rows by their member's phone (any format) or number."""
+
+    member_path = "member"
+
+    def get_search_results(self, request, queryset, search_term):
+        q = member_search_q(search_term, path=self.member_path)
+        if q is not None:
+            return queryset.filter(q), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written only by services: viewable, never added, edited or deleted."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def member_link(member) -> str:
+    if member is None:
+        return "—"
+    url = reverse("admin:members_member_change", args=[member.pk])
+    return format_html('<a href="{}">{}</a>', url, member.full_name or member.pk)
+
+
+def points_html(value: int, *, signed: bool = False) -> str:
+    """Points with thin grouping; signed amounts coloured for a quick read."""
+    text = f"{value:+,d}" if signed else f"{value:,d}"
+    text = text.replace(",", "\u202f")
+    if not signed or value == 0:
+        return text
+    color = "#2e7d32" if value > 0 else "#c62828"
+    return format_html('<span style="color:{}">{}</span>', color, text)
+
+
+CURRENCY_SIGNS = {"RUB": "₽", "EUR": "€", "USD": "$", "GBP": "£", "KZT": "₸"}
+
+
+def money_text(amount) -> str:
+    """ "4,200 ₽" in English, "4 200 ₽" in Russian; kopecks only when there are any."""
+    currency = getattr(settings, "REGULARS_CURRENCY", "RUB")
+    sign = CURRENCY_SIGNS.get(currency, currency)
+    places = 0 if amount == int(amount) else 2
+    number = number_format(amount, places, use_l10n=True, force_grouping=True)
+    return f"{number}\u00a0{sign}"

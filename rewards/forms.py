@@ -1,0 +1,239 @@
+"""Forms of the rewards staff pages: checkout, points adjustment, tier override.
+
+Forms validate and shape input; the services decide. A service's
+``ValidationError`` is put back on the form by ``errors_to_form`` so the page
+shows it beside the field it is about, never as a server error.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+from django import forms
+from django.contrib.admin.widgets import AdminDateWidget
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Location, Member, Service
+from members.services import MAX_LINE_QUANTITY, VisitLineInput
+from rewards.models import Tier
+from rewards.services.points import MAX_ADJUSTMENT
+from rewards.services.vouchers import voucher_code_normalize
+
+TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def token_new() -> str:
+    """A one-use form token: the idempotency key of what the form submits."""
+    return uuid.uuid4().hex
+
+
+def voucher_codes_split(text: str) -> list[str]:
+    """Codes as typed or scanned: separated by spaces, commas or semicolons."""
+    seen: list[str] = []
+    for raw in re.split(r"[\s,;]+", text or ""):
+        code = voucher_code_normalize(raw)
+        if code and code not in seen:
+            seen.append(code)
+    return seen
+
+
+def errors_to_form(exc: ValidationError, form: forms.Form, formset=None) -> None:
+    """Put a service's errors on the fields they name; the rest on the form.
+
+    ``lines`` errors belong to the formset of service lines when there is one.
+    """
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for field, errors in exc.error_dict.items():
+        if field == "lines" and formset is not None:
+            formset._non_form_errors = formset.error_class(
+                [*formset.non_form_errors(), *(m for e in errors for m in e.messages)],
+                error_class="nonform",
+            )
+        elif field in form.fields:
+            form.add_error(field, errors)
+        else:
+            form.add_error(None, errors)
+
+
+class TokenField(forms.CharField):
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=32, **kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value and not TOKEN_RE.match(value):
+            raise ValidationError(
+                _("This form is out of date: reload the page."), code="bad_token"
+            )
+        return value
+
+
+# --- Points and tiers -------------------------------------------------------
+
+
+class PointsAdjustForm(forms.Form):
+    points = forms.IntegerField(
+        label=_("Points"),
+        min_value=-MAX_ADJUSTMENT,
+        max_value=MAX_ADJUSTMENT,
+        help_text=_("Positive adds points, negative takes them away."),
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=255,
+        help_text=_("The member reads this in their points history."),
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
+    )
+    token = TokenField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["points"].widget.attrs["autofocus"] = True
+
+    def clean_points(self):
+        points = self.cleaned_data["points"]
+        if points == 0:
+            raise ValidationError(_("Enter a number other than 0."), code="zero")
+        return points
+
+
+class TierOverrideForm(forms.Form):
+    tier = forms.ModelChoiceField(Tier.objects.order_by("rank"), label=_("Tier"))
+    until = forms.DateField(
+        label=_("Until"),
+        widget=AdminDateWidget,
+        help_text=_("Then the usual rules apply again."),
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=255,
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("until", timezone.localdate() + timedelta(days=90))
+
+
+# --- Checkout ---------------------------------------------------------------
+
+
+def service_choices() -> list:
+    """Active services grouped by category, with their price: one query per page."""
+    groups: dict[str, list] = {}
+    for service in Service.objects.filter(is_active=True).select_related("category"):
+        price = number_format(service.base_price, 2, force_grouping=True)
+        groups.setdefault(service.category.name, []).append(
+            (service.pk, f"{service.name} — {price}")
+        )
+    return [("", "—")] + [(name, opts) for name, opts in groups.items()]
+
+
+class CheckoutLineForm(forms.Form):
+    service = forms.ModelChoiceField(
+        Service.objects.filter(is_active=True).select_related("category"),
+        label=_("Service"),
+    )
+    quantity = forms.IntegerField(
+        label=_("Qty"), min_value=1, max_value=MAX_LINE_QUANTITY, initial=1
+    )
+
+    def __init__(self, *args, choices=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if choices is not None:
+            self.fields["service"].choices = choices
+        self.fields["quantity"].widget.attrs.update(
+            {"class": "qty", "inputmode": "numeric"}
+        )
+
+    def to_input(self) -> VisitLineInput:
+        return VisitLineInput(
+            service=self.cleaned_data["service"],
+            quantity=self.cleaned_data["quantity"],
+        )
+
+
+class BaseCheckoutLineFormSet(forms.BaseFormSet):
+    def inputs(self) -> list[VisitLineInput]:
+        return [
+            f.to_input()
+            for f in self.forms
+            if f.has_changed() and f.cleaned_data.get("service")
+        ]
+
+    def clean(self):
+        if any(self.errors):
+            return
+        if not self.inputs():
+            raise ValidationError(_("Add at least one service."), code="no_lines")
+
+
+CheckoutLineFormSet = forms.formset_factory(
+    CheckoutLineForm,
+    formset=BaseCheckoutLineFormSet,
+    extra=3,
+    max_num=30,
+    validate_max=True,
+)
+
+
+class CheckoutForm(forms.Form):
+    member = forms.ModelChoiceField(
+        Member.objects.exclude(status=Member.Status.ERASED),
+        label=_("Member"),
+        widget=forms.HiddenInput,
+        error_messages={"required": _("Find the member first.")},
+    )
+    location = forms.ModelChoiceField(
+        Location.objects.filter(is_active=True), label=_("Location")
+    )
+    voucher_codes = forms.CharField(
+        label=_("Vouchers"),
+        required=False,
+        max_length=200,
+        help_text=_("Type or scan codes, separated by spaces."),
+    )
+    points = forms.IntegerField(
+        label=_("Pay with points"), required=False, min_value=0, max_value=10**9
+    )
+    note = forms.CharField(label=_("Note"), required=False, max_length=255)
+    token = TokenField()
+    quoted_amount = forms.DecimalField(
+        required=False, max_digits=12, decimal_places=2, widget=forms.HiddenInput
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["voucher_codes"].widget.attrs.update(
+            {"autocomplete": "off", "spellcheck": "false", "class": "vTextField"}
+        )
+        self.fields["points"].widget.attrs.update(
+            {"inputmode": "numeric", "class": "points"}
+        )
+        self.fields["note"].widget.attrs["class"] = "vTextField"
+
+    def clean_member(self):
+        member = self.cleaned_data["member"]
+        if member.status != Member.Status.ACTIVE:
+            raise ValidationError(
+                _("%(name)s is %(status)s: visits cannot be recorded.")
+                % {"name": member.full_name, "status": member.get_status_display()},
+                code="member_not_active",
+            )
+        return member
+
+    def clean_voucher_codes(self) -> list[str]:
+        return voucher_codes_split(self.cleaned_data["voucher_codes"])
+
+    def clean_points(self) -> int:
+        return self.cleaned_data["points"] or 0
