@@ -556,6 +556,7 @@ class Reward(models.Model):
 
     class Kind(models.TextChoices):
         FREE_SERVICE = "free_service", _("Free service")
+        # xgettext:no-python-format
         PERCENT_DISCOUNT = "percent_discount", _("% off the next visit")
         FIXED_DISCOUNT = "fixed_discount", _("Amount off the next visit")
         EXTENDED_SESSION = "extended_session", _("Extended session")
