@@ -25,6 +25,14 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "description": "Nightly check that every member's cached visit stats match "
         "their paid visits; repairs any drift.",
     },
+    "rewards: daily jobs": {
+        "task": "rewards.tasks.daily_jobs_task",
+        "schedule": crontab(hour=0, minute=10),
+        "description": "Just after midnight (business time): activate pending "
+        "points, expire points (and inactivity burn), expire vouchers, review "
+        "tiers, issue monthly tier perks on the 1st, queue expiry notices. "
+        "Catches up missed dates in order; a second run changes nothing.",
+    },
 }
 
 

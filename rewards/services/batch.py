@@ -5,8 +5,9 @@ by state ("due and not done") and move everything in a few statements, so a
 second run for the same date finds nothing left to do; ``rewards.jobs`` records
 runs and runs them in order.
 
-The points jobs work in member-id chunks, one transaction each, so a live
-checkout waits at most for one chunk. A chunk first copies the ids of the
+The points jobs work in member-id chunks of ``CHUNK_MEMBERS`` wallets, one
+transaction each, so a live checkout waits at most for one chunk (on PostgreSQL
+``JOB_WORKERS`` chunks run side by side). A chunk first copies the ids of the
 members it will touch into a scratch table *and locks their wallet rows* (in
 member-id order, the project's lock order), then every statement of the chunk
 joins that table: a member's lots and wallet cannot move under the job, and the
@@ -18,8 +19,13 @@ differences go through ``_Db``.
 from __future__ import annotations
 
 import json
+import queue
+import threading
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 
+from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -30,6 +36,8 @@ from rewards.models import LedgerEntry, Tier, TierChange, Voucher, Wallet
 from rewards.services.vouchers import voucher_code_new, vouchers_expire
 
 CHUNK_MEMBERS = 50_000
+# Chunks run side by side on PostgreSQL (one connection each); 1 = one by one.
+JOB_WORKERS = getattr(django_settings, "REGULARS_JOB_WORKERS", 2)
 BATCH = "regulars_job_batch"
 
 
@@ -65,12 +73,6 @@ class _Db:
         schema = "pg_temp" if self.pg else "temp"
         cur.execute(f"DROP TABLE IF EXISTS {schema}.{name}")
 
-    def analyze(self, cur, name: str) -> None:
-        # A temp table has no statistics; without them PostgreSQL plans the
-        # joins below for a handful of rows.
-        if self.pg:
-            cur.execute(f"ANALYZE {name}")
-
 
 def day_end(on: date) -> datetime:
     """Midnight at the end of ``on`` in the business time zone."""
@@ -84,21 +86,78 @@ def due_at(on: date) -> datetime:
     return min(day_end(on), timezone.now())
 
 
-def _member_chunks(cur, *, first: int | None, last: int | None):
+def _member_ranges(*, first: int | None, last: int | None) -> list[tuple[int, int]]:
     """Member-id ranges [lo, hi) of about CHUNK_MEMBERS wallets from first to last."""
+    ranges: list[tuple[int, int]] = []
     if first is None or last is None:
-        return
+        return ranges
     lo = first
-    while lo <= last:
-        cur.execute(
-            "SELECT member_id FROM rewards_wallet WHERE member_id >= %s "
-            "ORDER BY member_id LIMIT 1 OFFSET %s",
-            [lo, CHUNK_MEMBERS],
-        )
-        row = cur.fetchone()
-        hi = row[0] if row and row[0] <= last else last + 1
-        yield lo, hi
-        lo = hi
+    with connection.cursor() as cur:
+        while lo <= last:
+            cur.execute(
+                "SELECT member_id FROM rewards_wallet WHERE member_id >= %s "
+                "ORDER BY member_id LIMIT 1 OFFSET %s",
+                [lo, CHUNK_MEMBERS],
+            )
+            row = cur.fetchone()
+            hi = row[0] if row and row[0] <= last else last + 1
+            ranges.append((lo, hi))
+            lo = hi
+    return ranges
+
+
+def _chunks_run(ranges, work: Callable[[Any, int, int], dict]) -> dict:
+    """Run ``work(cursor, lo, hi)`` for each range, one transaction each; sum up.
+
+    On PostgreSQL, outside any transaction, ``JOB_WORKERS`` threads share the
+    ranges, each on its own connection: the ranges hold different members, so
+    the chunks never wait for each other, and the server uses every core. In a
+    transaction (tests) or on SQLite (one writer) they run here, in order.
+    """
+    totals: dict = {}
+
+    def add(done: dict) -> None:
+        for name, n in done.items():
+            totals[name] = totals.get(name, 0) + n
+
+    def one(lo: int, hi: int) -> dict:
+        with transaction.atomic(), connection.cursor() as cur:
+            return work(cur, lo, hi)
+
+    workers = min(JOB_WORKERS, len(ranges))
+    if workers <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        for lo, hi in ranges:
+            add(one(lo, hi))
+        return totals
+    todo = queue.SimpleQueue()
+    for r in ranges:
+        todo.put(r)
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            while not errors:
+                try:
+                    lo, hi = todo.get_nowait()
+                except queue.Empty:
+                    return
+                results.append(one(lo, hi))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    for done in results:
+        add(done)
+    return totals
 
 
 def _lock_batch(db: _Db, cur, *, select_sql: str, params: dict) -> None:
@@ -120,140 +179,154 @@ def lots_activate(*, on: date) -> dict:
     clears the lots' ``pending_until``. No ledger entry: the balance is the same.
     """
     db = _Db()
-    at = db.p(due_at(on))
-    now = db.p(timezone.now())
-    due = "l.pending_until IS NOT NULL AND l.pending_until <= %(at)s"
-    done = {"members": 0, "lots": 0, "points": 0}
+    due = (
+        "l.pending_until IS NOT NULL AND l.pending_until <= %(at)s "
+        "AND l.member_id >= %(lo)s AND l.member_id < %(hi)s"
+    )
+    base = {"at": db.p(due_at(on)), "now": db.p(timezone.now())}
+
+    def work(cur, lo: int, hi: int) -> dict:
+        params = {**base, "lo": lo, "hi": hi}
+        db.scratch(cur, BATCH, "member_id bigint PRIMARY KEY, total bigint")
+        _lock_batch(
+            db,
+            cur,
+            select_sql=f"""
+            SELECT w.member_id FROM rewards_wallet w
+            WHERE w.member_id >= %(lo)s AND w.member_id < %(hi)s
+              AND EXISTS (SELECT 1 FROM rewards_pointlot l
+                          WHERE l.member_id = w.member_id AND {due})""",
+            params=params,
+        )
+        cur.execute(
+            f"""
+            UPDATE {BATCH} SET total = a.total
+            FROM (SELECT l.member_id, CAST(SUM(l.remaining) AS BIGINT) AS total
+                  FROM rewards_pointlot l JOIN {BATCH} b ON b.member_id = l.member_id
+                  WHERE {due} GROUP BY l.member_id) a
+            WHERE {BATCH}.member_id = a.member_id""",
+            params,
+        )
+        cur.execute(
+            f"""
+            UPDATE rewards_wallet
+            SET pending = pending - b.total, available = available + b.total,
+                updated_at = %(now)s
+            FROM {BATCH} b
+            WHERE rewards_wallet.member_id = b.member_id AND b.total > 0""",
+            params,
+        )
+        members = cur.rowcount
+        cur.execute(f"SELECT COALESCE(SUM(total), 0) FROM {BATCH}")
+        points = int(cur.fetchone()[0])
+        cur.execute(
+            f"""
+            UPDATE rewards_pointlot AS l SET pending_until = NULL
+            WHERE l.member_id IN (SELECT member_id FROM {BATCH}) AND {due}""",
+            params,
+        )
+        lots = cur.rowcount
+        db.drop(cur, BATCH)
+        return {"members": members, "lots": lots, "points": points}
+
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT MIN(l.member_id), MAX(l.member_id) FROM rewards_pointlot l "
-            f"WHERE {due}",
-            {"at": at},
+            "SELECT MIN(member_id), MAX(member_id) FROM rewards_pointlot "
+            "WHERE pending_until IS NOT NULL AND pending_until <= %(at)s",
+            base,
         )
         first, last = cur.fetchone()
-        for lo, hi in _member_chunks(cur, first=first, last=last):
-            params = {"at": at, "now": now, "lo": lo, "hi": hi}
-            with transaction.atomic():
-                db.scratch(cur, BATCH, "member_id bigint PRIMARY KEY, total bigint")
-                _lock_batch(
-                    db,
-                    cur,
-                    select_sql=f"""
-                    SELECT w.member_id FROM rewards_wallet w
-                    WHERE w.member_id >= %(lo)s AND w.member_id < %(hi)s
-                      AND EXISTS (SELECT 1 FROM rewards_pointlot l
-                                  WHERE l.member_id = w.member_id AND {due})""",
-                    params=params,
-                )
-                cur.execute(
-                    f"""
-                    UPDATE {BATCH} SET total = a.total
-                    FROM (SELECT l.member_id, SUM(l.remaining) AS total
-                          FROM rewards_pointlot l
-                          JOIN {BATCH} b ON b.member_id = l.member_id
-                          WHERE {due} GROUP BY l.member_id) a
-                    WHERE {BATCH}.member_id = a.member_id""",
-                    params,
-                )
-                cur.execute(
-                    f"""
-                    UPDATE rewards_wallet
-                    SET pending = pending - b.total,
-                        available = available + b.total,
-                        updated_at = %(now)s
-                    FROM {BATCH} b
-                    WHERE rewards_wallet.member_id = b.member_id AND b.total > 0""",
-                    params,
-                )
-                done["members"] += cur.rowcount
-                cur.execute(f"SELECT COALESCE(SUM(total), 0) FROM {BATCH}")
-                done["points"] += int(cur.fetchone()[0])
-                cur.execute(
-                    f"""
-                    UPDATE rewards_pointlot AS l SET pending_until = NULL
-                    WHERE l.member_id IN (SELECT member_id FROM {BATCH})
-                      AND {due}""",
-                    params,
-                )
-                done["lots"] += cur.rowcount
-                db.drop(cur, BATCH)
-    return done
+    done = _chunks_run(_member_ranges(first=first, last=last), work)
+    return {"members": 0, "lots": 0, "points": 0, **done}
 
 
 # --- Expiry -------------------------------------------------------------------
 
+_IKEY = "(%(key_head)s || CAST(w.member_id AS TEXT) || %(key_tail)s)"
 _ENTRY_HASH = hash_payload_sql(
-    prev="x.prev_hash",
-    member="x.member_id",
-    seq="x.seq",
+    prev="w.last_hash",
+    member="w.member_id",
+    seq="(w.seq + 1)",
     kind="%(kind)s",
-    amount="x.amount",
+    amount="(-a.total)",
     debt_change="0",
-    balance_after="x.balance_after",
-    debt_after="x.debt_after",
-    key="x.ikey",
+    balance_after="(w.available + w.pending - a.total)",
+    debt_after="w.debt",
+    key=_IKEY,
+)
+_EXPIRE_BATCH = (
+    "member_id bigint PRIMARY KEY, total bigint, lots bigint, s_avail bigint, "
+    "s_pend bigint, seq bigint, prev_hash varchar(64), balance_after bigint, "
+    "debt_after bigint, ikey varchar(160), params text, hash varchar(64), "
+    "entry_id bigint"
 )
 
 
 def _expire_chunk(db: _Db, cur, *, select_sql: str, lots_due: str, params) -> dict:
-    """Expire the due lots of the members ``select_sql`` picks: per member one
-    ledger entry (hash computed in SQL), one allocation per lot, wallet and
-    chain head moved, lots emptied. Runs inside the chunk's transaction."""
-    db.scratch(
-        cur,
-        BATCH,
-        "member_id bigint PRIMARY KEY, total bigint, lots bigint, "
-        "s_avail bigint, s_pend bigint",
-    )
+    """Expire the due lots of the members ``select_sql`` picks in [lo, hi).
+
+    Per member one ledger entry (its hash computed in SQL, ``dbfuncs``), one
+    allocation per lot, the wallet's balances and chain head moved, the lots
+    emptied. The entry is first built whole in the scratch table, so every
+    later statement is a plain join on it. Runs inside the chunk's transaction.
+    """
+    lots_due += " AND l.member_id >= %(lo)s AND l.member_id < %(hi)s"
+    db.scratch(cur, BATCH, _EXPIRE_BATCH)
     _lock_batch(db, cur, select_sql=select_sql, params=params)
+    # PostgreSQL: take the entries' ids from their sequence now, so nothing has
+    # to look them up after the insert. SQLite looks them up by key.
+    entry_id = (
+        ", entry_id = nextval(pg_get_serial_sequence('rewards_ledgerentry', 'id'))"
+        if db.pg
+        else ""
+    )
     cur.execute(
         f"""
-        UPDATE {BATCH} SET total = a.total, lots = a.n,
-                           s_avail = a.s_avail, s_pend = a.s_pend
-        FROM (SELECT l.member_id, SUM(l.remaining) AS total, COUNT(*) AS n,
-                     SUM(CASE WHEN l.pending_until IS NULL
-                              THEN l.remaining ELSE 0 END) AS s_avail,
-                     SUM(CASE WHEN l.pending_until IS NULL
-                              THEN 0 ELSE l.remaining END) AS s_pend
+        UPDATE {BATCH}
+        SET total = a.total, lots = a.n, s_avail = a.s_avail, s_pend = a.s_pend,
+            seq = w.seq + 1, prev_hash = w.last_hash,
+            balance_after = w.available + w.pending - a.total, debt_after = w.debt,
+            ikey = {_IKEY},
+            params = %(params_head)s || CAST(a.n AS TEXT) || %(params_tail)s,
+            hash = {sha256_sql(db.vendor, _ENTRY_HASH)}{entry_id}
+        FROM (SELECT l.member_id, CAST(SUM(l.remaining) AS BIGINT) AS total,
+                     COUNT(*) AS n,
+                     CAST(SUM(CASE WHEN l.pending_until IS NULL
+                                   THEN l.remaining ELSE 0 END) AS BIGINT) AS s_avail,
+                     CAST(SUM(CASE WHEN l.pending_until IS NULL
+                                   THEN 0 ELSE l.remaining END) AS BIGINT) AS s_pend
               FROM rewards_pointlot l JOIN {BATCH} b ON b.member_id = l.member_id
               WHERE {lots_due} GROUP BY l.member_id) a
+        JOIN rewards_wallet w ON w.member_id = a.member_id
         WHERE {BATCH}.member_id = a.member_id""",
         params,
     )
     cur.execute(f"DELETE FROM {BATCH} WHERE total IS NULL OR total <= 0")
-    db.analyze(cur, BATCH)
-    sha = sha256_sql(db.vendor, _ENTRY_HASH)
+    id_column, id_value = ("id, ", "entry_id, ") if db.pg else ("", "")
     cur.execute(
         f"""
         INSERT INTO rewards_ledgerentry
-            (member_id, seq, kind, amount, debt_change, balance_after, debt_after,
-             reason, params, note, actor_name, idempotency_key, created_at,
-             prev_hash, hash)
-        SELECT x.member_id, x.seq, %(kind)s, x.amount, 0, x.balance_after,
-               x.debt_after, %(reason)s, {db.json("x.params")}, '', '', x.ikey,
-               %(now)s, x.prev_hash, {sha}
-        FROM (SELECT w.member_id, w.seq + 1 AS seq, -b.total AS amount,
-                     w.available + w.pending - b.total AS balance_after,
-                     w.debt AS debt_after, w.last_hash AS prev_hash,
-                     %(key_head)s || CAST(w.member_id AS TEXT) || %(key_tail)s
-                         AS ikey,
-                     %(params_head)s || CAST(b.lots AS TEXT) || %(params_tail)s
-                         AS params
-              FROM {BATCH} b JOIN rewards_wallet w ON w.member_id = b.member_id
-             ) x""",
+            ({id_column}member_id, seq, kind, amount, debt_change, balance_after,
+             debt_after, reason, params, note, actor_name, idempotency_key,
+             created_at, prev_hash, hash)
+        SELECT {id_value}member_id, seq, %(kind)s, -total, 0, balance_after,
+               debt_after, %(reason)s, {db.json("params")}, '', '', ikey, %(now)s,
+               prev_hash, hash
+        FROM {BATCH}""",
         params,
     )
     members = cur.rowcount
-    # The new entry is the one right after the wallet's chain head: that is how
-    # allocations and the wallet find it before the head moves.
+    if not db.pg:
+        cur.execute(
+            f"""
+            UPDATE {BATCH} SET entry_id = (SELECT e.id FROM rewards_ledgerentry e
+                                           WHERE e.idempotency_key = {BATCH}.ikey)"""
+        )
     cur.execute(
         f"""
         INSERT INTO rewards_lotallocation (entry_id, lot_id, amount)
-        SELECT e.id, l.id, -l.remaining
-        FROM {BATCH} b
-        JOIN rewards_wallet w ON w.member_id = b.member_id
-        JOIN rewards_ledgerentry e ON e.member_id = b.member_id AND e.seq = w.seq + 1
-        JOIN rewards_pointlot l ON l.member_id = b.member_id
+        SELECT b.entry_id, l.id, -l.remaining
+        FROM {BATCH} b JOIN rewards_pointlot l ON l.member_id = b.member_id
         WHERE {lots_due}""",
         params,
     )
@@ -262,10 +335,8 @@ def _expire_chunk(db: _Db, cur, *, select_sql: str, lots_due: str, params) -> di
         f"""
         UPDATE rewards_wallet
         SET available = available - b.s_avail, pending = pending - b.s_pend,
-            seq = e.seq, last_hash = e.hash, updated_at = %(now)s
-        FROM {BATCH} b JOIN rewards_ledgerentry e ON e.member_id = b.member_id
-        WHERE rewards_wallet.member_id = b.member_id
-          AND e.seq = rewards_wallet.seq + 1""",
+            seq = b.seq, last_hash = b.hash, updated_at = %(now)s
+        FROM {BATCH} b WHERE rewards_wallet.member_id = b.member_id""",
         params,
     )
     cur.execute(
@@ -283,9 +354,7 @@ def _expire_chunk(db: _Db, cur, *, select_sql: str, lots_due: str, params) -> di
 
 def _json_around(fields: dict) -> tuple[str, str]:
     """JSON text of {"lots": <n>, **fields} split around n, for SQL concatenation."""
-    text = json.dumps({"lots": 0, **fields})
-    head, tail = text.split("0", 1)
-    return head, tail
+    return '{"lots": ', ", " + json.dumps(fields)[1:]
 
 
 def _months_before(on: date, months: int) -> date:
@@ -311,12 +380,10 @@ def lots_expire(*, on: date) -> dict:
     """
     db = _Db()
     settings = selectors.program_settings()
-    now = db.p(timezone.now())
-    result = {"members": 0, "lots": 0, "points": 0}
     head, tail = _json_around({"date": on.isoformat()})
     base = {
         "on": db.p(on),
-        "now": now,
+        "now": db.p(timezone.now()),
         "kind": LedgerEntry.Kind.EXPIRE.value,
         "reason": "expire",
         "key_head": "expire:",
@@ -325,6 +392,16 @@ def lots_expire(*, on: date) -> dict:
         "params_tail": tail,
     }
     due = "l.remaining > 0 AND l.expires_on <= %(on)s"
+    select = f"""
+        SELECT w.member_id FROM rewards_wallet w
+        WHERE w.member_id >= %(lo)s AND w.member_id < %(hi)s
+          AND EXISTS (SELECT 1 FROM rewards_pointlot l
+                      WHERE l.member_id = w.member_id AND {due})"""
+
+    def work(cur, lo: int, hi: int) -> dict:
+        params = {**base, "lo": lo, "hi": hi}
+        return _expire_chunk(db, cur, select_sql=select, lots_due=due, params=params)
+
     with connection.cursor() as cur:
         cur.execute(
             f"SELECT MIN(l.member_id), MAX(l.member_id) FROM rewards_pointlot l "
@@ -332,32 +409,18 @@ def lots_expire(*, on: date) -> dict:
             base,
         )
         first, last = cur.fetchone()
-        for lo, hi in _member_chunks(cur, first=first, last=last):
-            with transaction.atomic():
-                done = _expire_chunk(
-                    db,
-                    cur,
-                    select_sql=f"""
-                    SELECT w.member_id FROM rewards_wallet w
-                    WHERE w.member_id >= %(lo)s AND w.member_id < %(hi)s
-                      AND EXISTS (SELECT 1 FROM rewards_pointlot l
-                                  WHERE l.member_id = w.member_id AND {due})""",
-                    lots_due=due,
-                    params={**base, "lo": lo, "hi": hi},
-                )
-            for name, n in done.items():
-                result[name] += n
-        months = settings.inactivity_burn_months
-        if months:
-            result.update(_inactive_burn(db, cur, on=on, months=months, now=now))
+    done = _chunks_run(_member_ranges(first=first, last=last), work)
+    result = {"members": 0, "lots": 0, "points": 0, **done}
+    months = settings.inactivity_burn_months
+    if months:
+        result.update(_inactive_burn(db, on=on, months=months, now=base["now"]))
     return result
 
 
-def _inactive_burn(db: _Db, cur, *, on: date, months: int, now) -> dict:
-    cutoff = selectors.day_start(_months_before(on, months))
+def _inactive_burn(db: _Db, *, on: date, months: int, now) -> dict:
     head, tail = _json_around({"date": on.isoformat(), "months": months})
     base = {
-        "cutoff": db.p(cutoff),
+        "cutoff": db.p(selectors.day_start(_months_before(on, months))),
         "now": now,
         "kind": LedgerEntry.Kind.EXPIRE.value,
         "reason": "expire_inactive",
@@ -366,27 +429,27 @@ def _inactive_burn(db: _Db, cur, *, on: date, months: int, now) -> dict:
         "params_head": head,
         "params_tail": tail,
     }
-    done = {"inactive_members": 0, "inactive_lots": 0, "inactive_points": 0}
-    cur.execute("SELECT MIN(member_id), MAX(member_id) FROM rewards_wallet")
-    first, last = cur.fetchone()
-    for lo, hi in _member_chunks(cur, first=first, last=last):
-        with transaction.atomic():
-            chunk = _expire_chunk(
-                db,
-                cur,
-                select_sql="""
-                SELECT w.member_id FROM rewards_wallet w
-                JOIN members_member m ON m.id = w.member_id
-                WHERE w.member_id >= %(lo)s AND w.member_id < %(hi)s
-                  AND COALESCE(m.last_visit_at, m.registered_at) < %(cutoff)s
-                  AND EXISTS (SELECT 1 FROM rewards_pointlot l
-                              WHERE l.member_id = w.member_id AND l.remaining > 0)""",
-                lots_due="l.remaining > 0",
-                params={**base, "lo": lo, "hi": hi},
-            )
-        for name, n in chunk.items():
-            done[f"inactive_{name}"] += n
-    return done
+    select = """
+        SELECT w.member_id FROM rewards_wallet w
+        JOIN members_member m ON m.id = w.member_id
+        WHERE w.member_id >= %(lo)s AND w.member_id < %(hi)s
+          AND COALESCE(m.last_visit_at, m.registered_at) < %(cutoff)s
+          AND EXISTS (SELECT 1 FROM rewards_pointlot l
+                      WHERE l.member_id = w.member_id AND l.remaining > 0)"""
+
+    def work(cur, lo: int, hi: int) -> dict:
+        params = {**base, "lo": lo, "hi": hi}
+        return _expire_chunk(
+            db, cur, select_sql=select, lots_due="l.remaining > 0", params=params
+        )
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT MIN(member_id), MAX(member_id) FROM rewards_wallet")
+        first, last = cur.fetchone()
+    done = _chunks_run(_member_ranges(first=first, last=last), work)
+    return {
+        f"inactive_{name}": done.get(name, 0) for name in ("members", "lots", "points")
+    }
 
 
 def expiry_notices_queue(*, on: date) -> dict:
