@@ -152,7 +152,7 @@ def test_a_second_expiry_run_changes_nothing(member):
 
 def test_expiry_over_many_members_in_chunks_one_entry_per_member(monkeypatch):
     # Given members with several due lots each, in chunks of two members
-    monkeypatch.setattr(batch, "CHUNK_MEMBERS", 2)
+    monkeypatch.setattr(batch.common, "CHUNK_MEMBERS", 2)
     members = MemberFactory.create_batch(5)
     for i, m in enumerate(members[:4]):
         give_points(m, 10 + i, lifetime_days=10)

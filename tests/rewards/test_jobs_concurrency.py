@@ -78,7 +78,7 @@ def test_the_expiry_job_fired_twice_at_once_runs_once(due_lots):
 
 def test_the_expiry_sql_run_twice_at_once_expires_each_lot_once(due_lots, monkeypatch):
     # Without the job lock or the run record: the wallet locks alone decide.
-    monkeypatch.setattr(batch, "CHUNK_MEMBERS", 5)
+    monkeypatch.setattr(batch.common, "CHUNK_MEMBERS", 5)
 
     with time_machine.travel(moscow(2025, 2, 9, 0, 10), tick=False):
         outcomes = race(2, lambda _i: batch.lots_expire(on=DUE))
@@ -142,8 +142,8 @@ def test_a_run_holding_the_jobs_lock_elsewhere_makes_this_one_skip(due_lots):
 
 def test_a_failing_chunk_keeps_the_others_and_the_retry_finishes(due_lots, monkeypatch):
     # Given chunks of four members, run by two workers, the last one failing
-    monkeypatch.setattr(batch, "CHUNK_MEMBERS", 4)
-    real_chunk = batch._expire_chunk
+    monkeypatch.setattr(batch.common, "CHUNK_MEMBERS", 4)
+    real_chunk = batch.points._expire_chunk
     last_lo = sorted(m.pk for m in due_lots)[8]
 
     def flaky(db, cur, *, params, **kwargs):
@@ -151,7 +151,7 @@ def test_a_failing_chunk_keeps_the_others_and_the_retry_finishes(due_lots, monke
             raise RuntimeError("connection lost")
         return real_chunk(db, cur, params=params, **kwargs)
 
-    monkeypatch.setattr(batch, "_expire_chunk", flaky)
+    monkeypatch.setattr(batch.points, "_expire_chunk", flaky)
     with time_machine.travel(moscow(2025, 2, 9, 0, 10), tick=False):
         failed = job_run("expire_points", DUE)
 
@@ -162,7 +162,7 @@ def test_a_failing_chunk_keeps_the_others_and_the_retry_finishes(due_lots, monke
     assert ledger_verify().ok
 
     # And the next run retries the date and finishes the job
-    monkeypatch.setattr(batch, "_expire_chunk", real_chunk)
+    monkeypatch.setattr(batch.points, "_expire_chunk", real_chunk)
     with time_machine.travel(moscow(2025, 2, 9, 1, 10), tick=False):
         assert job_run("expire_points", DUE).result["members"] == 4
     assert_expired_once(due_lots)

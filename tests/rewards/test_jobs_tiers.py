@@ -298,7 +298,7 @@ def test_tier_perks_are_issued_on_the_first_of_the_month_only_and_once(gold_perk
 def test_tier_perks_in_batches_give_every_member_a_code_of_their_own(
     gold_perk, monkeypatch
 ):
-    monkeypatch.setattr(batch, "PERK_BATCH", 2)
+    monkeypatch.setattr(batch.tiers, "PERK_BATCH", 2)
     members = MemberFactory.create_batch(5)
     for m in members:
         tier_set(m, "gold")
