@@ -22,7 +22,6 @@ from django.core.exceptions import ValidationError
 from members.models import Visit
 from members.services import VisitLineInput
 from rewards.models import LedgerEntry, Tier, TierChange, VisitBenefit, Voucher
-from rewards.services import checkout as checkout_module
 from rewards.services import (
     checkout_commit,
     checkout_quote,
@@ -30,7 +29,8 @@ from rewards.services import (
     voucher_cancel,
     voucher_issue,
 )
-from rewards.services.checkout import Benefit, _percent_benefit
+from rewards.services import pricing as checkout_module
+from rewards.services.pricing import Benefit, _percent_benefit
 from tests.conftest import error_codes, moscow
 from tests.factories import MemberFactory, RewardFactory, ServiceFactory
 from tests.rewards.conftest import (
