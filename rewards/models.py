@@ -5,7 +5,9 @@ Invariants kept here by database constraints and by ``rewards.services``:
 * A wallet's ``available``, ``pending`` and ``debt`` are never negative and always
   equal what its lots and entries say (``points_verify`` checks it).
 * Ledger entries are append-only: the model refuses updates and deletes, and a
-  database trigger refuses them too (migration 0002). Each entry is hash-chained
+  database trigger refuses them too (migration 0002). On SQLite a migration that
+  rebuilds the ledger table drops the trigger: such a migration must create it
+  again, as 0003 does (``test_the_database_refuses_a_raw_update`` catches it). Each entry is hash-chained
   to the member's previous one.
 * Every credit is a lot with its own expiry; every movement out of or back into a
   lot is a ``LotAllocation`` row, so ``lot.amount + sum(allocations) ==
@@ -328,9 +330,11 @@ class LedgerEntry(models.Model):
         ADJUST = "adjust", _("Adjusted")
         DEBT_SETTLEMENT = "debt_settlement", _("Debt settled")
 
+    # No index of its own: the unique (member, seq) index leads with member.
     member = models.ForeignKey(
         Member,
         on_delete=models.PROTECT,
+        db_index=False,
         related_name="ledger_entries",
         verbose_name=_("member"),
     )
@@ -399,8 +403,6 @@ class LedgerEntry(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["member", "-seq"], name="ledger_member_seq_idx"),
-            models.Index(fields=["visit"], name="ledger_visit_idx"),
             models.Index(fields=["kind", "created_at"], name="ledger_kind_created_idx"),
         ]
 
@@ -488,7 +490,6 @@ class LotAllocation(models.Model):
     class Meta:
         verbose_name = _("lot allocation")
         verbose_name_plural = _("lot allocations")
-        indexes = [models.Index(fields=["lot"], name="allocation_lot_idx")]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(amount=0), name="allocation_amount_not_zero"
