@@ -360,26 +360,18 @@ def points_adjust(
         return existing
     settings = selectors.program_settings()
     if points > 0:
-        state.d_available += points
-        entry = entry_append(
+        entry = _credit(
             state,
             kind=Kind.ADJUST,
-            amount=points,
+            points=points,
             key=key,
             reason="adjust",
             params={"points": points},
             note=reason,
             actor=actor,
             now=now,
-        )
-        lot_open(
-            state,
-            entry=entry,
-            amount=points,
-            now=now,
             lifetime_days=settings.lot_lifetime_days,
         )
-        debt_settle(state, key=f"settle:{key}", now=now, actor=actor)
     else:
         moves = lots_draw(state, amount=-points, today=timezone.localdate(now))
         # The lots, not the cached balance, say what can be taken: a lot past
@@ -437,24 +429,47 @@ def points_bonus(
     if existing is not None:
         return existing
     settings = selectors.program_settings()
-    state.d_available += points
-    entry = entry_append(
+    entry = _credit(
         state,
         kind=Kind.BONUS,
-        amount=points,
+        points=points,
         key=key,
         reason=reason,
         params={"points": points, **(params or {})},
         actor=actor,
         now=now,
-    )
-    lot_open(
-        state,
-        entry=entry,
-        amount=points,
-        now=now,
         lifetime_days=lifetime_days or settings.lot_lifetime_days,
     )
-    debt_settle(state, key=f"settle:{key}", now=now, actor=actor)
     wallet_save(state)
+    return entry
+
+
+def _credit(
+    state: WalletState,
+    *,
+    kind: str,
+    points: int,
+    key: str,
+    reason: str,
+    params: dict,
+    now,
+    lifetime_days: int,
+    actor=None,
+    note: str = "",
+) -> LedgerEntry:
+    """Credit spendable points as a new lot; a points debt is settled first."""
+    state.d_available += points
+    entry = entry_append(
+        state,
+        kind=kind,
+        amount=points,
+        key=key,
+        reason=reason,
+        params=params,
+        note=note,
+        actor=actor,
+        now=now,
+    )
+    lot_open(state, entry=entry, amount=points, now=now, lifetime_days=lifetime_days)
+    debt_settle(state, key=f"settle:{key}", now=now, actor=actor)
     return entry
