@@ -1,32 +1,19 @@
 """The points history of members who have visits but no wallet, written in bulk.
 
-Used by ``manage.py points_backfill`` to give the demo chain (and an imported
-visit history) balances, lots, tiers and a ledger to look at. Each member's paid
-visits are replayed in ``paid_at`` order, in Python, with the very rules of the
-live path:
-
-* every paid visit earns what ``earn_calculate`` gives for its lines (rates per
-  category, excluded services, rounding) at the multiplier of the tier the
-  member held *before* the visit — upgrades apply from the next visit as in the
-  live flow; a tier lapses as soon as its window no longer qualifies (the
-  nightly review's grace period is not replayed);
-* each earn is a ``LedgerEntry`` (``earn_visit``, the params
-  ``points_earn_for_visit`` writes) and a ``PointLot`` expiring
-  ``lot_lifetime_days`` after the visit's date;
-* every ``SPEND_EVERY``-th member (by id) pays part of the bill with points at
-  their last visit: half of what they could spend then, capped by the
-  program's max share of the bill, drawn from the lots that expire first;
-* the wallet ends on the tier the last ``tier_window_days`` qualify for, with
-  the history of tier changes.
-
-Lots whose expiry date has passed are left open on purpose: expiring them is
-the nightly ``expire_points`` job's work (and what its benchmark measures).
-
-The hash chain is computed here with ``rewards.services.ledger.hash_payload``,
-so ``verify_ledger`` checks these entries like any other. Rows are written with
-COPY on PostgreSQL and ``executemany`` on SQLite, one transaction per chunk of
-members with their rows locked; a member who already has a wallet is skipped,
-so a second run adds nothing and an interrupted run resumes.
+``manage.py points_backfill`` gives the demo chain (or an imported visit
+history) balances, lots, tiers and a ledger. Each member's paid visits are
+replayed in ``paid_at`` order with the live rules: ``earn_calculate`` per visit
+at the multiplier of the tier held *before* it (upgrades apply from the next
+visit; a tier lapses once its window stops qualifying — the review's grace
+period is not replayed), one ``earn_visit`` entry and one lot per earn expiring
+``lot_lifetime_days`` after the visit's date; every ``SPEND_EVERY``-th member
+pays half their spendable points (capped by the max share of the bill) at their
+last visit, soonest-expiring lots first. Lots past their expiry stay open: that
+is the nightly ``expire_points`` job's work. Hashes come from
+``rewards.services.ledger.hash_payload``, so ``verify_ledger`` checks these
+chains like any other. COPY on PostgreSQL, ``executemany`` on SQLite, one
+transaction per chunk with the members locked; members with a wallet are
+skipped, so a second run adds nothing and an interrupted one resumes.
 """
 
 from __future__ import annotations
@@ -288,12 +275,11 @@ def _visit_lines(visit_ids: list[int]):
 # --- Replaying one member ---------------------------------------------------
 
 
+@dataclass(slots=True)
 class _Lot:
-    __slots__ = ("row", "remaining", "expires_on", "spendable_at")
-
-    def __init__(self, row: list, remaining: int, expires_on: date, spendable_at):
-        self.row, self.remaining = row, remaining
-        self.expires_on, self.spendable_at = expires_on, spendable_at
+    row: list  # LOT_COLUMNS; row[4] is what remains
+    expires_on: date
+    spendable_at: datetime
 
 
 class _MemberReplay:
@@ -326,21 +312,11 @@ class _MemberReplay:
                     target, TierChange.Reason.UPGRADE, visit.paid_at, visit.id
                 )
         self._tier_review(p.now)
-        self.out.wallets.append(
-            [
-                self.member_id,
-                self.balance - self.pending,
-                self.pending,
-                0,
-                self.seq,
-                self.prev,
-                self.tier.pk if self.tier else None,
-                self.tier_since,
-                None,
-                None,
-                p.now,
-            ]
-        )
+        self.out.wallets.append([
+            self.member_id, self.balance - self.pending, self.pending, 0,
+            self.seq, self.prev, self.tier.pk if self.tier else None,
+            self.tier_since, None, None, p.now,
+        ])  # fmt: skip
 
     # Tiers: the rolling window of paid visits ending at ``at``.
     def _qualified(self) -> Tier | None:
@@ -359,37 +335,21 @@ class _MemberReplay:
             self._tier_change(target, TierChange.Reason.DOWNGRADE, at)
 
     def _tier_change(self, tier: Tier, reason: str, at: datetime, visit_id=None):
-        self.out.tier_changes.append(
-            [
-                self.member_id,
-                self.tier.pk if self.tier else None,
-                tier.pk,
-                reason,
-                "",
-                visit_id,
-                None,
-                at,
-            ]
-        )
+        self.out.tier_changes.append([
+            self.member_id, self.tier.pk if self.tier else None, tier.pk,
+            reason, "", visit_id, None, at,
+        ])  # fmt: skip
         self.tier, self.tier_since = tier, at
 
     # Points.
     def _entry(self, *, kind, amount, reason, params, visit_id, key, at) -> list:
         self.seq += 1
         self.balance += amount
-        digest = sha256_hex(
-            hash_payload(
-                prev=self.prev,
-                member=self.member_id,
-                seq=self.seq,
-                kind=kind,
-                amount=amount,
-                debt_change=0,
-                balance_after=self.balance,
-                debt_after=0,
-                key=key,
-            )
-        )
+        digest = sha256_hex(hash_payload(
+            prev=self.prev, member=self.member_id, seq=self.seq, kind=kind,
+            amount=amount, debt_change=0, balance_after=self.balance, debt_after=0,
+            key=key,
+        ))  # fmt: skip
         row = [
             None, self.member_id, self.seq, kind, amount, 0, self.balance, 0,
             reason, json.dumps(params), "", visit_id, None, None, None, "", key,
@@ -444,7 +404,7 @@ class _MemberReplay:
             pending_until, expires_on, visit.paid_at,
         ]  # fmt: skip
         self.out.lots.append(lot_row)
-        self.lots.append(_Lot(lot_row, calc.points, expires_on, spendable_at))
+        self.lots.append(_Lot(lot_row, expires_on, spendable_at))
 
     def _spend(self, visit: _Visit) -> None:
         """Pay up to the max share of the bill with half the spendable points."""
@@ -453,12 +413,12 @@ class _MemberReplay:
         open_lots = [
             lot
             for lot in self.lots
-            if lot.remaining > 0
+            if lot.row[4] > 0
             and lot.expires_on > today
             and lot.spendable_at <= visit.paid_at
         ]
         open_lots.sort(key=lambda lot: lot.expires_on)  # stable: FIFO by creation
-        spendable = sum(lot.remaining for lot in open_lots)
+        spendable = sum(lot.row[4] for lot in open_lots)
         per_point = settings.money_per_point
         cap = int(visit.amount_paid * settings.max_points_share / 100 / per_point)
         points = min(spendable // 2, cap)
@@ -479,9 +439,8 @@ class _MemberReplay:
         )
         need = points
         for lot in open_lots:
-            take = min(lot.remaining, need)
-            lot.remaining -= take
-            lot.row[4] = lot.remaining
+            take = min(lot.row[4], need)
+            lot.row[4] -= take
             self.out.allocations.append([row, lot.row, -take])
             need -= take
             if need == 0:
@@ -491,40 +450,30 @@ class _MemberReplay:
 # --- Writing ----------------------------------------------------------------
 
 
-def _columns(model, names: list[str]) -> list[str]:
-    return [model._meta.get_field(n).column for n in names]
+def _columns(model, names: str) -> list[str]:
+    """Column names of ``model``'s fields, in the order the rows list them."""
+    return [model._meta.get_field(name).column for name in names.split()]
 
 
 ENTRY_COLUMNS = _columns(
     LedgerEntry,
-    [
-        "id", "member", "seq", "kind", "amount", "debt_change", "balance_after",
-        "debt_after", "reason", "params", "note", "visit", "voucher", "reverses",
-        "actor", "actor_name", "idempotency_key", "created_at", "prev_hash", "hash",
-    ],
-)  # fmt: skip
+    "id member seq kind amount debt_change balance_after debt_after reason params "
+    "note visit voucher reverses actor actor_name idempotency_key created_at "
+    "prev_hash hash",
+)
 LOT_COLUMNS = _columns(
     PointLot,
-    [
-        "id", "member", "entry", "amount", "remaining", "expired", "pending_until",
-        "expires_on", "created_at",
-    ],
-)  # fmt: skip
-ALLOCATION_COLUMNS = _columns(LotAllocation, ["entry", "lot", "amount"])
+    "id member entry amount remaining expired pending_until expires_on created_at",
+)
+ALLOCATION_COLUMNS = _columns(LotAllocation, "entry lot amount")
 WALLET_COLUMNS = _columns(
     Wallet,
-    [
-        "member", "available", "pending", "debt", "seq", "last_hash", "tier",
-        "tier_since", "tier_at_risk_since", "tier_override_until", "updated_at",
-    ],
-)  # fmt: skip
+    "member available pending debt seq last_hash tier tier_since "
+    "tier_at_risk_since tier_override_until updated_at",
+)
 TIER_CHANGE_COLUMNS = _columns(
-    TierChange,
-    [
-        "member", "from_tier", "to_tier", "reason", "note", "visit", "actor",
-        "changed_at",
-    ],
-)  # fmt: skip
+    TierChange, "member from_tier to_tier reason note visit actor changed_at"
+)
 
 
 class _Rows:
@@ -538,9 +487,8 @@ class _Rows:
         self.tier_changes: list[list] = []
 
     def write(self) -> None:
-        for row, pk in zip(
-            self.entries, _ids_reserve(LedgerEntry, len(self.entries)), strict=True
-        ):
+        entry_ids = _ids_reserve(LedgerEntry, len(self.entries))
+        for row, pk in zip(self.entries, entry_ids, strict=True):
             row[0] = pk
         for row, pk in zip(
             self.lots, _ids_reserve(PointLot, len(self.lots)), strict=True

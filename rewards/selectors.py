@@ -78,6 +78,22 @@ def points_summary(*, member: Member, today: date | None = None) -> PointsSummar
     )
 
 
+def points_spendable(*, member_id: int, today: date) -> int:
+    """Points the member can spend now, from their lots.
+
+    The wallet's ``available`` still counts a lot past its date until the
+    nightly expiry posts it (a few minutes after midnight, or later if the job
+    was down); the lots never do, so checkout offers only what it can take.
+    """
+    total = PointLot.objects.filter(
+        member_id=member_id,
+        remaining__gt=0,
+        expires_on__gt=today,
+        pending_until__isnull=True,
+    ).aggregate(s=Sum("remaining"))["s"]
+    return total or 0
+
+
 def member_ledger(*, member: Member) -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(member=member).select_related("visit", "voucher")
 

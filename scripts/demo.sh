@@ -14,6 +14,10 @@ echo "==> Migrating the database"
 "$PY" manage.py sync_beat_schedule
 echo "==> Loading the demo chain (idempotent: a second run adds nothing)"
 "$PY" manage.py seed_demo ${DEMO_MEMBERS:+--members "$DEMO_MEMBERS"}
+echo "==> The demo program: rewards catalogue, premium earn rates, tier perks"
+"$PY" manage.py seed_program_demo
+echo "==> Points history of the demo members: balances, lots, tiers (idempotent)"
+"$PY" manage.py points_backfill
 
 pids=()
 cleanup() {

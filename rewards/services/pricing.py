@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members import services as member_services
@@ -379,7 +380,11 @@ def price_visit(
     net_total = money(sum((ln.net for ln in qlines), ZERO))
     per_point = settings.money_per_point
     cap_money = net_total * settings.max_points_share / 100
-    points_max = int(min(cap_money / per_point, Decimal(state.available)))
+    spendable = min(
+        state.available,
+        selectors.points_spendable(member_id=member.pk, today=timezone.localdate(at)),
+    )
+    points_max = int(min(cap_money / per_point, Decimal(spendable)))
     points_max = max(points_max, 0)
     if points_to_use:
         if not isinstance(points_to_use, int) or points_to_use < 0:
@@ -390,12 +395,11 @@ def price_visit(
                     )
                 }
             )
-        if points_to_use > state.available:
+        if points_to_use > spendable:
             raise ValidationError(
                 {
                     "points": ValidationError(
-                        _("The member has %(n)s points available.")
-                        % {"n": state.available},
+                        _("The member has %(n)s points available.") % {"n": spendable},
                         code="points_insufficient",
                     )
                 }
@@ -445,7 +449,7 @@ def price_visit(
         lines=qlines,
         benefits=benefits,
         points_used=points_to_use or 0,
-        points_available=state.available,
+        points_available=spendable,
         points_max=points_max,
         earn=earn,
         vouchers=ctx.vouchers,

@@ -796,16 +796,16 @@ def test_a_retry_a_day_later_is_still_the_same_booking(member, booked, checkout)
 # --- The hot path runs a fixed number of queries ----------------------------
 
 # SAVEPOINT · member FOR UPDATE · visit by external id · wallet FOR UPDATE ·
-# settings · services · vouchers by code · category rates ·
+# settings · services · vouchers by code · spendable points (lots) · category rates ·
 # visit_record: SAVEPOINT · services · member FOR UPDATE · visit by external id ·
 # SAVEPOINT · INSERT visit · RELEASE · INSERT lines · UPDATE member stats ·
 # the flow: INSERT benefits · UPDATE vouchers · open lots · INSERT spend ·
 # UPDATE lots · INSERT allocations · earn by key · INSERT earn · INSERT lot ·
 # UPDATE wallet · tiers · window stats · RELEASE · RELEASE
-COMMIT_QUERIES = 31
+COMMIT_QUERIES = 32
 # SAVEPOINT · member · wallet FOR UPDATE · settings · services · vouchers ·
-# category rates · RELEASE
-QUOTE_QUERIES = 8
+# spendable points (lots) · category rates · RELEASE
+QUOTE_QUERIES = 9
 
 
 @pytest.fixture
@@ -902,3 +902,31 @@ def test_the_same_booking_id_with_other_lines_is_a_conflict_for_the_same_member(
 
     assert error_codes(caught.value) == {"external_id_conflict"}
     assert state_of(member) == before
+
+
+def test_points_past_their_date_are_not_offered_before_the_nightly_expiry(
+    member_as, catalogue, location
+):
+    # Given 300 points that expired yesterday (the nightly job has not run yet)
+    # and 200 that are good…
+    member = member_as("regular")
+    give_points(member, 300, lifetime_days=1)
+    give_points(member, 200)
+
+    with time_machine.travel(NOW + timedelta(days=1, minutes=1), tick=False):
+        quote = checkout_quote(
+            member=member,
+            location=location,
+            lines=lines_of(catalogue, [("massage", 1)]),
+        )
+        # …only the good ones can pay, and asking for more is a clear refusal.
+        assert quote.points_available == 200
+        assert quote.points_max <= 200
+        with pytest.raises(ValidationError) as caught:
+            checkout_commit(
+                member=member,
+                location=location,
+                lines=lines_of(catalogue, [("massage", 1)]),
+                points_to_use=250,
+            )
+    assert error_codes(caught.value) == {"points_insufficient"}
