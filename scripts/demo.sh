@@ -18,6 +18,8 @@ echo "==> The demo program: rewards catalogue, premium earn rates, tier perks"
 "$PY" manage.py seed_program_demo
 echo "==> Points history of the demo members: balances, lots, tiers (idempotent)"
 "$PY" manage.py points_backfill
+echo "==> Today's daily jobs: expire old points, review tiers, … (a re-run does nothing)"
+"$PY" manage.py run_daily_jobs
 
 pids=()
 cleanup() {
