@@ -196,6 +196,10 @@ PHONENUMBER_DEFAULT_FORMAT = "INTERNATIONAL"
 
 # Reactions to "visit recorded / cancelled / refunded", in order (members/
 # visit_flow.py). Reversals run bottom-up. Later apps append theirs here.
+# Threads the nightly points jobs use on PostgreSQL (each on its own connection,
+# each a member-id chunk at a time).
+REGULARS_JOB_WORKERS = env.int("JOB_WORKERS", default=2)
+
 REGULARS_VISIT_REACTIONS = [
     "rewards.flow.RewardsVisitReaction",
 ]
