@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from members import demo_worker
+from members.bulk import ids_reserve, rows_insert
 from members.models import Location, Member, Service, ServiceCategory, Visit, VisitLine
 
 # --- Catalogue --------------------------------------------------------------
@@ -540,13 +541,6 @@ VISIT_COLUMNS = [
     "status_changed_at", "status_reason",
 ]  # fmt: skip
 LINE_COLUMNS = ["visit_id", "service_id", "price", "quantity"]
-_DATETIME_COLUMNS = {
-    Member._meta.db_table: {
-        i for i, c in enumerate(MEMBER_COLUMNS) if c.endswith("_at")
-    },
-    Visit._meta.db_table: {i for i, c in enumerate(VISIT_COLUMNS) if c.endswith("_at")},
-    VisitLine._meta.db_table: set(),
-}
 
 
 @dataclass
@@ -561,8 +555,8 @@ def _chunk_write(people: list[_Person]) -> tuple[int, int]:
         # Demo rows can be regenerated: don't wait for each chunk's WAL flush.
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-    member_ids = _ids_reserve(Member, len(people))
-    visit_ids = _ids_reserve(Visit, sum(len(p.visits) for p in people))
+    member_ids = ids_reserve(Member, len(people))
+    visit_ids = ids_reserve(Visit, sum(len(p.visits) for p in people))
     members, visits, lines = [], [], []
     next_visit = iter(visit_ids)
     for member_id, person in zip(member_ids, people, strict=True):
@@ -571,55 +565,10 @@ def _chunk_write(people: list[_Person]) -> tuple[int, int]:
             visit_id = next(next_visit)
             visits.append((visit_id, member_id, *visit))
             lines.extend((visit_id, *line) for line in visit_lines)
-    _rows_insert(Member._meta.db_table, MEMBER_COLUMNS, members)
-    _rows_insert(Visit._meta.db_table, VISIT_COLUMNS, visits)
-    _rows_insert(VisitLine._meta.db_table, LINE_COLUMNS, lines)
+    rows_insert(Member, MEMBER_COLUMNS, members)
+    rows_insert(Visit, VISIT_COLUMNS, visits)
+    rows_insert(VisitLine, LINE_COLUMNS, lines)
     return len(members), len(visits)
-
-
-def _ids_reserve(model, count: int) -> list[int]:
-    """Primary keys for ``count`` new rows, safe beside concurrent inserts."""
-    if count == 0:
-        return []
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) "
-                "FROM generate_series(1, %s)",
-                [table, count],
-            )
-            return [row[0] for row in cursor.fetchall()]
-        if connection.vendor == "sqlite":
-            # The transaction began IMMEDIATE: this connection holds the
-            # database's write lock, so no one else can take these ids.
-            cursor.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"')  # noqa: S608
-            first = cursor.fetchone()[0] + 1
-            return list(range(first, first + count))
-    raise NotImplementedError(
-        f"seed_demo supports PostgreSQL and SQLite, not {connection.vendor}"
-    )
-
-
-def _rows_insert(table: str, columns: list[str], rows: list[tuple]) -> None:
-    if not rows:
-        return
-    names = ", ".join(f'"{c}"' for c in columns)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        adapt = connection.ops.adapt_datetimefield_value
-        datetimes = _DATETIME_COLUMNS[table]
-        if datetimes:
-            rows = [
-                tuple(adapt(v) if i in datetimes else v for i, v in enumerate(row))
-                for row in rows
-            ]
-        marks = ", ".join(["%s"] * len(columns))
-        cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
 
 
 class _Generator:

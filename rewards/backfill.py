@@ -32,6 +32,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from members import demo_worker
+from members.bulk import ids_reserve, rows_insert
 from members.models import Member, Service, Visit, VisitLine
 from members.money import money
 from rewards import selectors
@@ -487,62 +488,17 @@ class _Rows:
         self.tier_changes: list[list] = []
 
     def write(self) -> None:
-        entry_ids = _ids_reserve(LedgerEntry, len(self.entries))
+        entry_ids = ids_reserve(LedgerEntry, len(self.entries))
         for row, pk in zip(self.entries, entry_ids, strict=True):
             row[0] = pk
         for row, pk in zip(
-            self.lots, _ids_reserve(PointLot, len(self.lots)), strict=True
+            self.lots, ids_reserve(PointLot, len(self.lots)), strict=True
         ):
             row[0] = pk
             row[2] = row[2][0]  # the entry row -> its id
         allocations = [(e[0], lot[0], points) for e, lot, points in self.allocations]
-        _rows_insert(LedgerEntry, ENTRY_COLUMNS, self.entries)
-        _rows_insert(PointLot, LOT_COLUMNS, self.lots)
-        _rows_insert(LotAllocation, ALLOCATION_COLUMNS, allocations)
-        _rows_insert(Wallet, WALLET_COLUMNS, self.wallets)
-        _rows_insert(TierChange, TIER_CHANGE_COLUMNS, self.tier_changes)
-
-
-def _ids_reserve(model, count: int) -> list[int]:
-    """Primary keys for ``count`` new rows, safe beside concurrent inserts."""
-    if count == 0:
-        return []
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) "
-                "FROM generate_series(1, %s)",
-                [table, count],
-            )
-            return [row[0] for row in cursor.fetchall()]
-        # SQLite: the transaction began IMMEDIATE, so this connection holds the
-        # database's write lock and no one else can take these ids.
-        cursor.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"')  # noqa: S608
-        first = cursor.fetchone()[0] + 1
-        return list(range(first, first + count))
-
-
-def _rows_insert(model, columns: list[str], rows: list) -> None:
-    if not rows:
-        return
-    table = model._meta.db_table
-    names = ", ".join(f'"{c}"' for c in columns)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        ops = connection.ops
-        rows = [[_sqlite_value(ops, v) for v in row] for row in rows]
-        marks = ", ".join(["%s"] * len(columns))
-        cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
-
-
-def _sqlite_value(ops, value):
-    if isinstance(value, datetime):
-        return ops.adapt_datetimefield_value(value)
-    if isinstance(value, date):
-        return ops.adapt_datefield_value(value)
-    return value
+        rows_insert(LedgerEntry, ENTRY_COLUMNS, self.entries)
+        rows_insert(PointLot, LOT_COLUMNS, self.lots)
+        rows_insert(LotAllocation, ALLOCATION_COLUMNS, allocations)
+        rows_insert(Wallet, WALLET_COLUMNS, self.wallets)
+        rows_insert(TierChange, TIER_CHANGE_COLUMNS, self.tier_changes)

@@ -70,10 +70,11 @@ class RewardsVisitReaction:
         change = tier_upgrade_check(
             state, visit=visit, actor=event.actor, settings=settings
         )
-        visit._rewards_outcome = {
-            "earned": earn.amount if earn else 0,
-            "upgraded_to": change.to_tier if change else None,
-        }
+        # The caller (checkout) passes a dict to hear what the visit earned.
+        outcome = event.context.get("outcome")
+        if outcome is not None:
+            outcome["earned"] = earn.amount if earn else 0
+            outcome["upgraded_to"] = change.to_tier if change else None
 
     def visit_reversed(self, event: VisitReversed) -> None:
         state = wallet_lock(event.visit.member_id)

@@ -127,6 +127,7 @@ def checkout_commit(
         state=state,
         at=timezone.now(),
     )
+    outcome: dict = {}
     result = member_services.visit_record(
         member=member,
         location=location,
@@ -142,12 +143,12 @@ def checkout_commit(
         external_id=external_id,
         recorded_by=recorded_by,
         note=note,
-        context={"quote": quote, "wallet": state, "settings": quote.settings},
-    )
-    outcome = (
-        result.visit._rewards_outcome
-        if hasattr(result.visit, "_rewards_outcome")
-        else {}
+        context={
+            "quote": quote,
+            "wallet": state,
+            "settings": quote.settings,
+            "outcome": outcome,
+        },
     )
     return CheckoutResult(
         result.visit,

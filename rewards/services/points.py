@@ -177,14 +177,45 @@ def points_spend(
             _("The points balance is being checked; try again in a minute."),
             code="points_inconsistent",
         )
+    return _debit(
+        state,
+        kind=Kind.SPEND,
+        moves=moves,
+        key=key,
+        reason=reason,
+        params=params,
+        visit=visit,
+        voucher=voucher,
+        actor=actor,
+        now=now,
+    )
+
+
+def _debit(
+    state: WalletState,
+    *,
+    kind: str,
+    moves: list[tuple[PointLot, int]],
+    key: str,
+    reason: str,
+    params: dict,
+    now: datetime,
+    visit: Visit | None = None,
+    voucher=None,
+    actor=None,
+    note: str = "",
+) -> LedgerEntry:
+    """Take the points ``lots_draw`` chose (checked by the caller) off the wallet."""
+    points = sum(p for _lot, p in moves)
     state.d_available -= points
     entry = entry_append(
         state,
-        kind=Kind.SPEND,
+        kind=kind,
         amount=-points,
         key=key,
         reason=reason,
         params=params,
+        note=note,
         visit=visit,
         voucher=voucher,
         actor=actor,
@@ -387,11 +418,10 @@ def points_adjust(
                     )
                 }
             )
-        state.d_available += points
-        entry = entry_append(
+        entry = _debit(
             state,
             kind=Kind.ADJUST,
-            amount=points,
+            moves=moves,
             key=key,
             reason="adjust",
             params={"points": points},
@@ -399,7 +429,6 @@ def points_adjust(
             actor=actor,
             now=now,
         )
-        lots_commit(entry, [(lot, -p) for lot, p in moves])
     wallet_save(state)
     return entry
 

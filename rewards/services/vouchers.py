@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from members.models import Member, Visit
 from rewards.models import LedgerEntry, Reward, Voucher
-from rewards.services.ledger import entry_by_key, wallet_lock, wallet_save
+from rewards.services.ledger import wallet_lock, wallet_save
 from rewards.services.points import points_return, points_spend
 
 # No 0/O, 1/I/L: codes are read aloud at the front desk and typed by hand.
@@ -311,5 +311,4 @@ __all__ = [
     "vouchers_release",
     "vouchers_expire",
     "voucher_by_code",
-    "entry_by_key",
 ]
