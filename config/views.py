@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.utils.translation import gettext as _
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -47,3 +49,25 @@ def healthz(request):
         {"status": "ok" if healthy else "error", "checks": checks},
         status=200 if healthy else 503,
     )
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    """404: JSON under /api/, Django's page elsewhere."""
+    if _is_api(request):
+        from members.api.common import error_body
+
+        return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """500: JSON under /api/ (a client parses it), Django's page elsewhere."""
+    if _is_api(request):
+        from members.api.common import api_server_error
+
+        return api_server_error(request)
+    return defaults.server_error(request)

@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from rest_framework.test import APIClient
 
-from members import roles, services
+from members import access, roles, services
 from members.models import Member
 from members.platform_services import roles_sync
 from tests.factories import (
@@ -127,6 +129,54 @@ def manager_client(client, staff_roles):
 @pytest.fixture
 def analyst_client(client, staff_roles):
     return _staff_client(client, "analyst", roles.ANALYST)
+
+
+# --- API --------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache: every test starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client():
+    """An anonymous API client (JSON by default)."""
+    return APIClient()
+
+
+@pytest.fixture
+def member_api(db):
+    """``member_api(member)`` → an API client signed in as ``member`` (Bearer)."""
+
+    def make(member: Member) -> APIClient:
+        token, raw = access.token_issue(member=member)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        client.member = member
+        client.token = token
+        return client
+
+    return make
+
+
+@pytest.fixture
+def pos_api(db):
+    """``pos_api(location)`` → an API client holding a POS key of ``location``."""
+
+    def make(location) -> APIClient:
+        key, raw = access.api_key_issue(location=location, name="test till")
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=raw)
+        client.location = location
+        client.api_key = key
+        client.raw_key = raw
+        return client
+
+    return make
 
 
 def pytest_configure(config):

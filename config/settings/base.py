@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "phonenumber_field",
+    "rest_framework",
+    "drf_spectacular",
     "members",
     "rewards",
 ]
@@ -203,6 +205,89 @@ REGULARS_JOB_WORKERS = env.int("JOB_WORKERS", default=2)
 REGULARS_VISIT_REACTIONS = [
     "rewards.flow.RewardsVisitReaction",
 ]
+
+# --- API ----------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Each view names its own authentication (members.api.auth base views).
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "members.api.common.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "members.api.common.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Limits per caller; they need a shared cache in production (CACHE_URL).
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+        "member": env.str("API_THROTTLE_MEMBER", default="120/min"),
+        "pos": env.str("API_THROTTLE_POS", default="6000/min"),
+        "otp_request": env.str("API_THROTTLE_OTP_REQUEST", default="5/hour"),
+        "otp_verify": env.str("API_THROTTLE_OTP_VERIFY", default="20/min"),
+    },
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=None),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Regulars API",
+    "DESCRIPTION": (
+        "The client API (the mobile app: a member signed in by phone) and the "
+        "integration API (a booking/POS system with a per-location key). Errors "
+        "are JSON {code, message, fields?} with stable codes."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# Phone sign-in: codes, their lifetime, and the brute-force lock.
+OTP_LENGTH = 6
+OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=300)
+OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)  # per code
+OTP_LOCK_AFTER = env.int("OTP_LOCK_AFTER", default=10)  # wrong codes in a row
+OTP_LOCK_MINUTES = env.int("OTP_LOCK_MINUTES", default=60)
+OTP_RESEND_SECONDS = env.int("OTP_RESEND_SECONDS", default=60)
+OTP_MAX_PER_PHONE_HOUR = env.int("OTP_MAX_PER_PHONE_HOUR", default=5)
+OTP_MAX_PER_IP_HOUR = env.int("OTP_MAX_PER_IP_HOUR", default=30)
+# "+79990000001:123456,+79990000002:654321": app-store reviewers and automated
+# tests sign in with fixed codes; these numbers never get an SMS.
+OTP_TEST_NUMBERS = dict(
+    item.split(":", 1)
+    for item in env.list("OTP_TEST_NUMBERS", default=[])
+    if ":" in item
+)
+
+# --- Outbox -------------------------------------------------------------------
+
+# Channel → backend class (members/messaging/backends.py).
+REGULARS_MESSAGE_BACKENDS = {
+    "sms": env.str(
+        "MESSAGE_BACKEND_SMS", default="members.messaging.backends.LogBackend"
+    ),
+    "email": env.str(
+        "MESSAGE_BACKEND_EMAIL", default="members.messaging.backends.EmailBackend"
+    ),
+    "push": env.str(
+        "MESSAGE_BACKEND_PUSH", default="members.messaging.backends.LogBackend"
+    ),
+    "in_app": "members.messaging.backends.InAppBackend",
+}
+# The signed HTTP webhook backend posts here (an SMS/push gateway or a bridge).
+MESSAGE_WEBHOOK_URL = env.str("MESSAGE_WEBHOOK_URL", default="")
+MESSAGE_WEBHOOK_SECRET = env.str("MESSAGE_WEBHOOK_SECRET", default="")
+MESSAGE_WEBHOOK_TIMEOUT = env.float("MESSAGE_WEBHOOK_TIMEOUT", default=10.0)
+MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=6)
+# Marketing messages wait for the morning: "22:00-09:00" in TIME_ZONE.
+MESSAGE_QUIET_HOURS = env.str("MESSAGE_QUIET_HOURS", default="21:00-09:00")
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL", default="Regulars <noreply@localhost>"
+)
 
 # --- Logging ----------------------------------------------------------------
 

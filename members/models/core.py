@@ -108,12 +108,40 @@ class Member(models.Model):
 
     phone = PhoneNumberField(_("phone"), unique=True)
     email = models.EmailField(_("email"), blank=True)
-    first_name = models.CharField(_("first name"), max_length=80)
+    # Blank until the member fills in the profile: signing up in the app by phone
+    # asks for nothing else.
+    first_name = models.CharField(_("first name"), max_length=80, blank=True)
     last_name = models.CharField(_("last name"), max_length=80, blank=True)
     birthday = models.DateField(_("birthday"), null=True, blank=True)
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
     )
+    language = models.CharField(
+        _("language"),
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
+        # Empty means the site's LANGUAGE_CODE. Database defaults too: the bulk
+        # writers (demo, imports) list their columns.
+        default="",
+        db_default="",
+        help_text=_("Language of the messages the member receives."),
+    )
+    card_code = models.CharField(
+        _("card code"),
+        max_length=16,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Printed on the member's card and shown as its QR code."),
+    )
+    # Salted hash of the phone an erased member had, so a returning number is
+    # still known (referrals: only genuinely new clients count).
+    erased_phone_hash = models.CharField(
+        max_length=64, blank=True, editable=False, db_index=True, db_default=""
+    )
+    erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
     registered_at = models.DateTimeField(_("registered"), default=timezone.now)
     registration_location = models.ForeignKey(
         Location,
@@ -224,6 +252,13 @@ class Visit(models.Model):
     fingerprint = models.CharField(max_length=64, editable=False)
     total = models.DecimalField(_("total"), **MONEY)
     amount_paid = models.DecimalField(_("paid in money"), **MONEY)
+    amount_refunded = models.DecimalField(
+        _("refunded in money"),
+        default=Decimal("0"),
+        db_default=Decimal("0"),
+        help_text=_("Money returned by partial refunds of some of its lines."),
+        **MONEY,
+    )
     paid_at = models.DateTimeField(_("paid at"), default=timezone.now)
     note = models.CharField(_("note"), max_length=255, blank=True)
     recorded_by = models.ForeignKey(
@@ -274,6 +309,11 @@ class Visit(models.Model):
                 condition=Q(amount_paid__gte=0) & Q(amount_paid__lte=models.F("total")),
                 name="visit_amount_paid_within_total",
             ),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0)
+                & Q(amount_refunded__lte=models.F("amount_paid")),
+                name="visit_amount_refunded_within_paid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -289,6 +329,9 @@ class VisitLine(models.Model):
     )
     price = models.DecimalField(_("price"), **MONEY)
     quantity = models.PositiveSmallIntegerField(_("quantity"), default=1)
+    refunded_quantity = models.PositiveSmallIntegerField(
+        _("refunded quantity"), default=0, db_default=0
+    )
 
     class Meta:
         ordering = ["id"]
@@ -301,6 +344,10 @@ class VisitLine(models.Model):
             models.CheckConstraint(
                 condition=Q(quantity__gt=0), name="visit_line_quantity_positive"
             ),
+            models.CheckConstraint(
+                condition=Q(refunded_quantity__lte=models.F("quantity")),
+                name="visit_line_refunded_within_quantity",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -309,3 +356,46 @@ class VisitLine(models.Model):
     @property
     def amount(self) -> Decimal:
         return self.price * self.quantity
+
+
+class VisitRefund(models.Model):
+    """A partial refund: some lines (or part of their quantity) of a paid visit.
+
+    ``key`` makes it idempotent (a retried refund request records once). A full
+    refund changes the visit's status instead and has no row here.
+    """
+
+    visit = models.ForeignKey(
+        Visit,
+        on_delete=models.PROTECT,
+        related_name="refunds",
+        verbose_name=_("visit"),
+    )
+    key = models.CharField(_("idempotency key"), max_length=150, unique=True)
+    amount = models.DecimalField(_("money refunded"), **MONEY)
+    lines = models.JSONField(
+        _("lines"), default=list, help_text=_("[{line, service, quantity, amount}]")
+    )
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("refunded at"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("refunded by"),
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("partial refund")
+        verbose_name_plural = _("partial refunds")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gte=0), name="visit_refund_amount_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return _("Refund of visit #%(id)s") % {"id": self.visit_id}
