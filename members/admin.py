@@ -515,3 +515,7 @@ def _add_service_errors(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+# Registered by import: API access and the outbox have admin modules of their own.
+from members import admin_access, admin_messaging  # noqa: E402, F401

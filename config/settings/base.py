@@ -289,6 +289,13 @@ DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="Regulars <noreply@localhost>"
 )
 
+# Sections of a member's data export (GET /api/v1/me/export), in order; each is
+# a function (member) -> dict. Later apps append theirs.
+REGULARS_MEMBER_EXPORT_SECTIONS = [
+    "members.privacy.export_section",
+    "rewards.export.export_section",
+]
+
 # --- Logging ----------------------------------------------------------------
 
 LOGGING = {

@@ -1,0 +1,1 @@
+"""Admin for API access: member tokens, POS keys, sign-in locks."""

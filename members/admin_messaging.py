@@ -1,0 +1,1 @@
+"""Admin for the outbox: messages and their templates."""
