@@ -4,6 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("members.api.urls")),
+    path("", include("members.api.messages")),
     path("", include("rewards.api.member_urls")),
     path("pos/", include("rewards.api.pos_urls")),
 ]

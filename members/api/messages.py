@@ -1,0 +1,3 @@
+"""The in-app inbox: filled in by the outbox work."""
+
+urlpatterns: list = []
