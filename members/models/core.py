@@ -139,12 +139,21 @@ class Member(models.Model):
     # Salted hash of the phone an erased member had, so a returning number is
     # still known (referrals: only genuinely new clients count).
     erased_phone_hash = models.CharField(
-        max_length=64, blank=True, editable=False, db_index=True, db_default=""
+        max_length=64,
+        blank=True,
+        editable=False,
+        db_index=True,
+        default="",
+        db_default="",
     )
     erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
     # The code a friend gave at sign-up; the referrals app qualifies it later.
     signup_referral_code = models.CharField(
-        _("referral code at sign-up"), max_length=32, blank=True, db_default=""
+        _("referral code at sign-up"),
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
     )
     registered_at = models.DateTimeField(_("registered"), default=timezone.now)
     registration_location = models.ForeignKey(
