@@ -33,6 +33,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "tiers, issue monthly tier perks on the 1st, queue expiry notices. "
         "Catches up missed dates in order; a second run changes nothing.",
     },
+    "members: deliver due messages": {
+        "task": "members.messaging.tasks.messages_deliver_due_task",
+        "schedule": crontab(minute="*"),
+        "description": "Every minute: send queued messages that are due (retries "
+        "after backoff, messages held back by quiet hours, any whose delivery "
+        "task was lost). Each message is claimed first, so none goes out twice.",
+    },
 }
 
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from members.models import ApiKey, Location, Member, MemberToken
+from members.models import ApiKey, Location, Member, MemberToken, OtpGuard
 
 TOKEN_PREFIX = "rgm_"
 API_KEY_PREFIX = "rgk_"
@@ -111,6 +111,16 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
         return None
     _touch(ApiKey, key)
     return key
+
+
+def otp_guard_unlock(*, guard: OtpGuard, actor=None) -> OtpGuard:
+    """Let a locked-out phone try codes again (staff, after checking who calls).
+
+    Clears the wrong-code counter and the lock; unlocking twice changes nothing.
+    """
+    OtpGuard.objects.filter(pk=guard.pk).update(failures=0, locked_until=None)
+    guard.refresh_from_db()
+    return guard
 
 
 def _touch(model, obj) -> None:

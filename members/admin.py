@@ -2,18 +2,22 @@
 
 Members and visits are written only through ``members.services``: the member
 form hands its cleaned data to ``member_register`` / ``member_update``; visits
-are recorded on the "Record a visit" page and cancelled or refunded by actions.
+are recorded on the "Record a visit" page and cancelled or refunded by actions,
+or refunded line by line on a visit's "Refund some lines" page.
 """
 
 import re
+import uuid
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -22,7 +26,15 @@ from django.utils.translation import ngettext
 from members import services
 from members.admin_filters import BirthdayMonthFilter, LastVisitFilter
 from members.forms import VisitLineFormSet, VisitRecordForm
-from members.models import Location, Member, Service, ServiceCategory, Visit, VisitLine
+from members.models import (
+    Location,
+    Member,
+    Service,
+    ServiceCategory,
+    Visit,
+    VisitLine,
+    VisitRefund,
+)
 
 
 class LargeTablePaginator(Paginator):
@@ -266,9 +278,9 @@ class MemberAdmin(admin.ModelAdmin):
     @admin.display(description=_("phone"), ordering="phone")
     def phone_display(self, member):
         # Non-breaking spaces: a phone number should never wrap over lines.
-        return (
-            member.phone.as_international.replace(" ", "\u00a0") if member.phone else ""
-        )
+        if not member.phone or not member.phone.is_valid():
+            return str(member.phone or "")  # an erased member's placeholder
+        return member.phone.as_international.replace(" ", "\u00a0")
 
     @admin.display(description=_("checkout"))
     def record_visit_link(self, member):
@@ -303,6 +315,14 @@ class MemberAdmin(admin.ModelAdmin):
             return queryset.filter(phone__contains=digits), False
         return super().get_search_results(request, queryset, search_term)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and "first_name" in form.base_fields:
+            # Members who sign up in the app may have no name yet; the front
+            # desk registering a client asks for one.
+            form.base_fields["first_name"].required = True
+        return form
+
     def save_model(self, request, obj, form, change):
         data = {name: form.cleaned_data[name] for name in form.changed_data}
         consents = {
@@ -331,7 +351,7 @@ class MemberAdmin(admin.ModelAdmin):
 
 class VisitLineInline(admin.TabularInline):
     model = VisitLine
-    fields = ["service", "price", "quantity", "amount"]
+    fields = ["service", "price", "quantity", "refunded_quantity", "amount"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -342,6 +362,75 @@ class VisitLineInline(admin.TabularInline):
     @admin.display(description=_("amount"))
     def amount(self, line):
         return line.amount
+
+
+class VisitRefundInline(admin.TabularInline):
+    """The visit's partial refunds, read-only: they are made on their own page."""
+
+    model = VisitRefund
+    fields = ["created_at", "amount", "refunded_lines", "reason", "created_by"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("partial refunds")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("lines"))
+    def refunded_lines(self, refund):
+        names = dict(
+            VisitLine.objects.filter(visit_id=refund.visit_id).values_list(
+                "pk", "service__name"
+            )
+        )
+        return ", ".join(
+            f"{names.get(item['line'], item['line'])} × {item['quantity']}"
+            for item in refund.lines
+        )
+
+
+class RefundLinesForm(forms.Form):
+    """How many units of each line to refund, and why.
+
+    ``key`` is drawn when the page is shown: submitting the same page twice
+    (a double click, a resent form) refunds once.
+    """
+
+    key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    reason = forms.CharField(label=_("Reason"), max_length=255)
+
+    def __init__(self, *args, lines: list[VisitLine], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lines = [ln for ln in lines if ln.refunded_quantity < ln.quantity]
+        for line in self.lines:
+            left = line.quantity - line.refunded_quantity
+            self.fields[f"line_{line.pk}"] = forms.IntegerField(
+                label=f"{line.service.name} × {line.quantity}",
+                min_value=0,
+                max_value=left,
+                initial=0,
+                help_text=_("%(left)s of %(quantity)s left, %(price)s each")
+                % {"left": left, "quantity": line.quantity, "price": line.price},
+            )
+
+    def line_fields(self):
+        return [self[f"line_{line.pk}"] for line in self.lines]
+
+    def clean(self):
+        data = super().clean()
+        chosen = [
+            (line, data[f"line_{line.pk}"])
+            for line in self.lines
+            if data.get(f"line_{line.pk}")
+        ]
+        if not chosen and not self.errors:
+            raise forms.ValidationError(_("Choose at least one unit to refund."))
+        data["chosen"] = chosen
+        return data
 
 
 @admin.register(Visit)
@@ -379,8 +468,9 @@ class VisitAdmin(admin.ModelAdmin):
         "status_changed_at",
         "status_changed_by",
         "status_reason",
+        "amount_refunded",
     ]
-    inlines = [VisitLineInline]
+    inlines = [VisitLineInline, VisitRefundInline]
     actions = ["cancel_visits", "refund_visits"]
 
     def has_change_permission(self, request, obj=None):
@@ -410,6 +500,90 @@ class VisitAdmin(admin.ModelAdmin):
     def refund_visits(self, request, queryset):
         return self._status_action(
             request, queryset, services.visit_refund, _("Refund visits")
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:visit_id>/refund-lines/",
+                self.admin_site.admin_view(self.refund_lines_view),
+                name="members_visit_refund_lines",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        if self.has_refund_permission(request) and str(object_id).isdigit():
+            extra_context["refund_lines_url"] = (
+                reverse("admin:members_visit_refund_lines", args=[object_id])
+                if Visit.objects.filter(pk=object_id, status=Visit.Status.PAID).exists()
+                else None
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def refund_lines_view(self, request, visit_id: int):
+        """Refund some units of some lines (``visit_refund_partial``)."""
+        if not self.has_refund_permission(request):
+            raise PermissionDenied
+        visit = get_object_or_404(
+            Visit.objects.select_related("member", "location"), pk=visit_id
+        )
+        change_url = reverse("admin:members_visit_change", args=[visit.pk])
+        if visit.status != Visit.Status.PAID:
+            self.message_user(
+                request,
+                _("Visit #%(id)s is not paid (status: %(status)s).")
+                % {"id": visit.pk, "status": visit.get_status_display()},
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(change_url)
+        lines = list(visit.lines.select_related("service").order_by("pk"))
+        if request.method == "POST":
+            form = RefundLinesForm(request.POST, lines=lines)
+            if form.is_valid():
+                try:
+                    refund = services.visit_refund_partial(
+                        visit=visit,
+                        lines=form.cleaned_data["chosen"],
+                        key=f"admin:{form.cleaned_data['key']}",
+                        reason=form.cleaned_data["reason"],
+                        actor=request.user,
+                    )
+                except ValidationError as exc:
+                    if "refund_key_conflict" in _codes(exc):
+                        form.add_error(
+                            None,
+                            _(
+                                "This page was already sent with other lines: "
+                                "open it again to make another refund."
+                            ),
+                        )
+                    else:
+                        _add_service_errors(form, exc)
+                else:
+                    self.message_user(
+                        request,
+                        _("%(amount)s refunded on visit #%(id)s.")
+                        % {"amount": refund.amount, "id": visit.pk},
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(change_url)
+        else:
+            form = RefundLinesForm(initial={"key": uuid.uuid4().hex}, lines=lines)
+        if not form.lines:
+            raise Http404
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Refund some lines of visit #%(id)s") % {"id": visit.pk},
+            "visit": visit,
+            "form": form,
+            "change_url": change_url,
+            "opts": self.model._meta,
+            "has_view_permission": self.has_view_permission(request),
+        }
+        return TemplateResponse(
+            request, "admin/members/visit/refund_lines.html", context
         )
 
     def _status_action(self, request, queryset, service, title):
@@ -507,6 +681,12 @@ class VisitAdmin(admin.ModelAdmin):
             "has_view_permission": self.has_view_permission(request),
         }
         return TemplateResponse(request, "admin/members/visit/record.html", context)
+
+
+def _codes(exc: ValidationError) -> set[str]:
+    if hasattr(exc, "error_dict"):
+        return {e.code for errors in exc.error_dict.values() for e in errors}
+    return {e.code for e in exc.error_list}
 
 
 def _add_service_errors(form, exc: ValidationError) -> None:

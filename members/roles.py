@@ -32,6 +32,22 @@ ROLE_PERMISSIONS = {
         "members.add_visit",
         "members.cancel_visit",
         "members.refund_visit",
+        # The outbox: read its history, resend, edit the message texts.
+        "members.view_message",
+        "members.resend_message",
+        "members.view_messagetemplate",
+        "members.add_messagetemplate",
+        "members.change_messagetemplate",
+        # API access: issue and revoke POS keys, revoke app sign-ins, unlock a
+        # phone locked out by wrong codes ("change" = the revoke/unlock actions).
+        "members.view_apikey",
+        "members.add_apikey",
+        "members.change_apikey",
+        "members.view_membertoken",
+        "members.change_membertoken",
+        "members.view_otpguard",
+        "members.change_otpguard",
+        "members.view_otpchallenge",
         "django_celery_beat.view_periodictask",
         "django_celery_beat.change_periodictask",
     ],
@@ -43,11 +59,15 @@ ROLE_PERMISSIONS = {
         "members.view_visit",
         "members.add_visit",
         "members.cancel_visit",
+        # "Did my code arrive?": the desk can look (codes stay hidden until sent).
+        "members.view_message",
     ],
     ANALYST: [
         *(f"members.view_{model}" for model in _CATALOGUE),
         "members.view_member",
         "members.view_visit",
+        "members.view_message",
+        "members.view_messagetemplate",
         "django_celery_beat.view_periodictask",
     ],
 }

@@ -54,8 +54,12 @@ def member_stats_expressions() -> dict:
         # decimals is a binary float, which would never equal the cache exactly.
         "total_spent": Round(
             Coalesce(
+                # Partial refunds gave some of it back.
                 Subquery(
-                    paid.annotate(v=Sum("amount_paid")).values("v"), output_field=money
+                    paid.annotate(
+                        v=Sum(F("amount_paid") - F("amount_refunded"))
+                    ).values("v"),
+                    output_field=money,
                 ),
                 Value(0, output_field=money),
             ),

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from members import services
+from members.messaging import tasks as messaging_tasks  # noqa: F401  (autodiscovery)
 
 logger = logging.getLogger(__name__)
 

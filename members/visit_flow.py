@@ -3,10 +3,10 @@
 The members app records visits; the apps above it (rewards, then referrals,
 campaigns…) react. Their reactions are listed, in order, in the setting
 ``REGULARS_VISIT_REACTIONS``: no signals, no app patching another. The visit
-services call ``visit_recorded`` / ``visit_reversed`` inside their own
-transaction, with the member row locked, so a reaction that fails rolls the
-visit back with it. Reversals run in the opposite order, so the app that
-reacted last undoes first.
+services call ``visit_recorded`` / ``visit_partially_refunded`` /
+``visit_reversed`` inside their own transaction, with the member row locked, so
+a reaction that fails rolls the visit back with it. Reversals (partial ones
+too) run in the opposite order, so the app that reacted last undoes first.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from members.models import Visit
+from members.models import Visit, VisitRefund
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,24 @@ class VisitReversed:
     actor: Any = None
 
 
+@dataclass(frozen=True)
+class VisitPartiallyRefunded:
+    """Some lines (or units of them) of a still-paid visit were refunded.
+
+    ``visit`` already carries the new ``amount_refunded`` and its lines the new
+    ``refunded_quantity``; ``refund`` is the ``VisitRefund`` just written. If
+    this refund returned the last unit, ``visit_reversed`` follows (the visit
+    becomes refunded) and undoes only what partial refunds left.
+    """
+
+    visit: Visit
+    refund: VisitRefund
+    actor: Any = None
+
+
 class VisitReaction(Protocol):
+    """``visit_partially_refunded(event)`` is optional: called where defined."""
+
     def visit_recorded(self, event: VisitRecorded) -> None: ...
 
     def visit_reversed(self, event: VisitReversed) -> None: ...
@@ -60,3 +77,10 @@ def visit_recorded(event: VisitRecorded) -> None:
 def visit_reversed(event: VisitReversed) -> None:
     for reaction in reversed(reactions()):
         reaction.visit_reversed(event)
+
+
+def visit_partially_refunded(event: VisitPartiallyRefunded) -> None:
+    for reaction in reversed(reactions()):
+        react = getattr(reaction, "visit_partially_refunded", None)
+        if react is not None:
+            react(event)

@@ -154,6 +154,24 @@ def entry_text(entry: LedgerEntry) -> str:
                 "(%(debt)s were already spent: they will be settled from future points)"
             ) % {"debt": _points(p["debt"])}
         return text
+    if r == "reverse_partial":
+        text = _(
+            "%(points)s taken back: part of the visit on %(date)s was refunded"
+        ) % {
+            "points": _points(p.get("points", entry.amount)),
+            "date": _date(p.get("date")),
+        }
+        if p.get("debt"):
+            text += " " + _(
+                "(%(debt)s were already spent: they will be settled from future points)"
+            ) % {"debt": _points(p["debt"])}
+        return text
+    if r == "return_partial":
+        text = _("%(points)s back: part of the visit on %(date)s was refunded") % {
+            "points": pts,
+            "date": _date(p.get("date")),
+        }
+        return text + _expired_note(p)
     if r == "debt_settlement":
         return _("%(points)s settled an earlier points debt") % {"points": pts}
     if r == "adjust":

@@ -1,5 +1,7 @@
 """The rewards app's reaction to visits: apply the checkout, earn, upgrade; undo.
 
+A partial refund takes back the refunded share of the visit's points.
+
 Listed in ``REGULARS_VISIT_REACTIONS``; runs inside the visit's transaction with
 the member row locked (``members.visit_flow``).
 """
@@ -11,7 +13,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from members.money import money
-from members.visit_flow import VisitRecorded, VisitReversed
+from members.visit_flow import VisitPartiallyRefunded, VisitRecorded, VisitReversed
 from rewards import selectors
 from rewards.models import VisitBenefit
 from rewards.services import points as points_services
@@ -75,6 +77,15 @@ class RewardsVisitReaction:
         if outcome is not None:
             outcome["earned"] = earn.amount if earn else 0
             outcome["upgraded_to"] = change.to_tier if change else None
+
+    def visit_partially_refunded(self, event: VisitPartiallyRefunded) -> None:
+        # Vouchers used on the visit stay used and the tier stays: only the
+        # points follow the money back. The tier job counts what is left paid.
+        state = wallet_lock(event.visit.member_id)
+        points_services.points_reverse_partial(
+            state, visit=event.visit, refund=event.refund, actor=event.actor
+        )
+        wallet_save(state)
 
     def visit_reversed(self, event: VisitReversed) -> None:
         state = wallet_lock(event.visit.member_id)

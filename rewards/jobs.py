@@ -86,6 +86,11 @@ JOBS: dict[str, Job] = {
             batch.expiry_notices_queue,
             gettext_lazy("Queue “your points expire soon” notices."),
         ),
+        Job(
+            "send_expiry_notices",
+            batch.expiry_notices_send,
+            gettext_lazy("Hand the queued expiry notices to the outbox."),
+        ),
     ]
 }
 

@@ -6,16 +6,31 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from members.cards import card_code_normalize
 from members.models import Member, Visit
 from members.money import money
 from rewards.models import (
     LedgerEntry,
     PointLot,
     ProgramSettings,
+    Reward,
     Tier,
+    TierChange,
+    VisitBenefit,
     Voucher,
     Wallet,
 )
@@ -111,7 +126,7 @@ class TierWindowStats:
 def tier_window_stats(
     *, member_id: int, at: datetime | None = None, window_days: int | None = None
 ) -> TierWindowStats:
-    """Paid visits and money paid in the qualification window ending at ``at``."""
+    """Paid visits and money kept (paid less partial refunds) in the window."""
     at = at or timezone.now()
     if window_days is None:
         window_days = program_settings().tier_window_days
@@ -120,7 +135,7 @@ def tier_window_stats(
         status=Visit.Status.PAID,
         paid_at__gt=at - timedelta(days=window_days),
         paid_at__lte=at,
-    ).aggregate(n=Count("id"), s=Sum("amount_paid"))
+    ).aggregate(n=Count("id"), s=Sum(F("amount_paid") - F("amount_refunded")))
     return TierWindowStats(visits=row["n"] or 0, spend=money(row["s"] or 0))
 
 
@@ -151,15 +166,12 @@ class TierProgress:
 
 def tier_progress(*, member: Member, at: datetime | None = None) -> TierProgress:
     """Where the member stands: "3 visits or 4 200 ₽ to Gold"."""
-    settings = program_settings()
-    all_tiers = tiers()
-    wallet = wallet_of(member)
-    current = (
-        wallet.tier if wallet and wallet.tier else (all_tiers[0] if all_tiers else None)
-    )
-    stats = tier_window_stats(
-        member_id=member.pk, at=at, window_days=settings.tier_window_days
-    )
+    return tier_overview(member=member, at=at).progress
+
+
+def _tier_progress(
+    current: Tier | None, all_tiers: list[Tier], stats: TierWindowStats
+) -> TierProgress:
     rank = current.rank if current else -1
     nxt = next((t for t in all_tiers if t.rank > rank), None)
     visits_needed = spend_needed = None
@@ -192,4 +204,301 @@ def points_liability() -> Liability:
         pending=pending,
         money=money((points + pending) * settings.money_per_point),
         members=row["n"] or 0,
+    )
+
+
+# --- The POS integration (pos/members/lookup, pos/visits) ---------------------
+
+
+def pos_member_find(
+    *, member_id: int | None = None, phone: str = "", card: str = ""
+) -> Member | None:
+    """The member a till means, by id, E.164 phone or card code; one query.
+
+    Erased members are never found. Members belong to the chain, not to a
+    location: any location's key finds any member. The wallet and its tier come
+    with the member (``member.wallet`` may be missing for a brand-new member).
+    """
+    members = Member.objects.exclude(status=Member.Status.ERASED).select_related(
+        "wallet__tier"
+    )
+    if member_id is not None:
+        return members.filter(pk=member_id).first()
+    if phone:
+        return members.filter(phone=phone).first()
+    code = card_code_normalize(card)
+    if code:
+        return members.filter(card_code=code).first()
+    return None
+
+
+def member_wallet_tier(member: Member) -> tuple[Wallet | None, Tier | None]:
+    """The member's wallet (None before their first points) and tier.
+
+    A member without a wallet is at the base tier: one more query then.
+    """
+    try:
+        wallet = member.wallet
+    except Wallet.DoesNotExist:
+        return None, tier_base()
+    return wallet, wallet.tier
+
+
+def member_active_vouchers(
+    *, member: Member, now: datetime | None = None
+) -> QuerySet[Voucher]:
+    """Vouchers the member can present at checkout now, soonest to lapse first."""
+    now = now or timezone.now()
+    return (
+        Voucher.objects.filter(
+            member=member, status=Voucher.Status.ACTIVE, valid_until__gt=now
+        )
+        .select_related("reward")
+        .order_by("valid_until", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class VisitOutcome:
+    """What a recorded visit did to the program, read back from the database.
+
+    Read from the rows (lines, benefits, ledger entries, tier change), never
+    from the checkout's in-memory quote, so the first answer to a booking and
+    every retry of it are the same.
+    """
+
+    visit: Visit
+    lines: list
+    benefits: list[VisitBenefit]
+    points_earned: int
+    points_used: int
+    points_reversed: int  # earned points taken back, debt included (cancel, refund)
+    points_returned: int  # spent points given back (cancel, refund)
+    balance_after: int  # the member's balance right after the visit was recorded
+    tier_upgraded_to: Tier | None
+
+
+def visit_outcome(*, visit: Visit) -> VisitOutcome:
+    """Four queries (five for a visit that moved no points)."""
+    # The visit row comes with its lines (a visit has at least one): the answer
+    # shows the row as stored, at no extra query.
+    lines = list(visit.lines.select_related("service", "visit").order_by("pk"))
+    visit = lines[0].visit if lines else visit
+    benefits = list(
+        VisitBenefit.objects.filter(visit=visit)
+        .select_related("voucher")
+        .order_by("pk")
+    )
+    entries = list(
+        LedgerEntry.objects.filter(visit=visit)
+        .order_by("seq")
+        .only("kind", "amount", "debt_change", "balance_after", "seq", "member_id")
+    )
+    change = (
+        TierChange.objects.filter(visit=visit, reason=TierChange.Reason.UPGRADE)
+        .select_related("to_tier")
+        .order_by("pk")
+        .first()
+    )
+    Kind = LedgerEntry.Kind
+    at_record = [e for e in entries if e.kind in (Kind.EARN, Kind.SPEND)]
+    if at_record:
+        balance_after = at_record[-1].balance_after
+    else:
+        before = (
+            LedgerEntry.objects.filter(
+                member_id=visit.member_id, created_at__lte=visit.created_at
+            )
+            .order_by("-seq")
+            .values_list("balance_after", flat=True)
+            .first()
+        )
+        balance_after = before or 0
+    reversals = [e for e in entries if e.kind == Kind.REVERSE]
+    return VisitOutcome(
+        visit=visit,
+        lines=lines,
+        benefits=benefits,
+        points_earned=sum(e.amount for e in entries if e.kind == Kind.EARN),
+        points_used=-sum(e.amount for e in entries if e.kind == Kind.SPEND),
+        # An earn taken back is partly a debt when the points were spent.
+        points_reversed=sum(
+            e.debt_change - e.amount for e in reversals if e.amount <= 0
+        ),
+        points_returned=sum(e.amount for e in reversals if e.amount > 0),
+        balance_after=balance_after,
+        tier_upgraded_to=change.to_tier if change else None,
+    )
+
+
+# --- The member's app (GET me/points, GET rewards) ----------------------------
+
+
+@dataclass(frozen=True)
+class PointsExpiry:
+    expires_on: date
+    points: int
+
+
+@dataclass(frozen=True)
+class PointsOverview:
+    """``PointsSummary`` plus the next expiry dates, in three queries."""
+
+    summary: PointsSummary
+    settings: ProgramSettings
+    next_expiries: list[PointsExpiry]
+
+
+def points_overview(
+    *, member: Member, today: date | None = None, expiries: int = 5
+) -> PointsOverview:
+    """The member's balances, what expires soon and the next ``expiries`` dates.
+
+    Same figures as ``points_summary``, but the open lots are read once, grouped
+    by expiry date (one row per date: a few dozen for a regular), so the app's
+    hottest screen costs three queries whatever the member's history.
+    """
+    today = today or timezone.localdate()
+    settings = program_settings()
+    wallet = wallet_of(member)
+    horizon = today + timedelta(days=settings.expiry_warning_days)
+    rows = list(
+        PointLot.objects.filter(member=member, remaining__gt=0, expires_on__gt=today)
+        .values("expires_on")
+        .annotate(points=Sum("remaining"))
+        .order_by("expires_on")
+        .values_list("expires_on", "points")
+    )
+    soon = [(on, points) for on, points in rows if on <= horizon]
+    available = wallet.available if wallet else 0
+    summary = PointsSummary(
+        available=available,
+        pending=wallet.pending if wallet else 0,
+        debt=wallet.debt if wallet else 0,
+        expiring_soon=sum(points for _on, points in soon),
+        expiring_on=soon[0][0] if soon else None,
+        money_value=money(available * settings.money_per_point),
+    )
+    return PointsOverview(
+        summary=summary,
+        settings=settings,
+        next_expiries=[PointsExpiry(on, points) for on, points in rows[:expiries]],
+    )
+
+
+def rewards_available(*, now: datetime | None = None) -> QuerySet[Reward]:
+    """The catalogue members see: active rewards inside their dates."""
+    now = now or timezone.now()
+    return (
+        Reward.objects.filter(is_active=True)
+        .filter(Q(active_from__isnull=True) | Q(active_from__lte=now))
+        .filter(Q(active_until__isnull=True) | Q(active_until__gt=now))
+    )
+
+
+def rewards_catalogue_for(
+    *, member: Member, now: datetime | None = None
+) -> QuerySet[Reward]:
+    """The catalogue with ``used``: how many of each the member holds or used.
+
+    Counted as ``reward_redeem`` counts against ``per_member_limit`` (every
+    voucher but cancelled ones), in the same query as the rewards.
+    """
+    held = (
+        Voucher.objects.filter(member=member, reward=OuterRef("pk"))
+        .exclude(status=Voucher.Status.CANCELLED)
+        .order_by()
+        .values("reward")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        rewards_available(now=now)
+        .select_related("min_tier")
+        .annotate(used=Coalesce(Subquery(held, output_field=IntegerField()), 0))
+        .order_by("sort_order", "points_cost", "name", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class RedeemerState:
+    """What decides whether a member can redeem: their points and tier rank."""
+
+    available: int
+    tier_rank: int | None
+
+
+def redeemer_state(*, member: Member) -> RedeemerState:
+    """One query. A member without a wallet yet starts at the base tier (rank 0)."""
+    wallet = wallet_of(member)
+    if wallet is None:
+        return RedeemerState(available=0, tier_rank=0)
+    return RedeemerState(
+        available=wallet.available,
+        tier_rank=wallet.tier.rank if wallet.tier else None,
+    )
+
+
+def reward_refusal(
+    reward: Reward, *, state: RedeemerState, now: datetime | None = None
+) -> str | None:
+    """The code ``reward_redeem`` would refuse with now, or None if it would not.
+
+    Checked in the service's order, so the catalogue's reason is the error a
+    redemption would get. ``reward.used`` comes from ``rewards_catalogue_for``.
+    """
+    now = now or timezone.now()
+    if (
+        not reward.is_active
+        or (reward.active_from and reward.active_from > now)
+        or (reward.active_until and reward.active_until <= now)
+    ):
+        return "reward_not_available"
+    if reward.min_tier_id is not None and (
+        state.tier_rank is None or state.tier_rank < reward.min_tier.rank
+    ):
+        return "tier_too_low"
+    if reward.per_member_limit is not None and reward.used >= reward.per_member_limit:
+        return "limit_reached"
+    if reward.points_cost > state.available:
+        return "points_insufficient"
+    if reward.stock is not None and reward.stock <= 0:
+        return "out_of_stock"
+    return None
+
+
+@dataclass(frozen=True)
+class TierOverview:
+    """The member's tier screen: wallet, every tier, progress. Four queries."""
+
+    wallet: Wallet | None
+    tiers: list[Tier]
+    progress: TierProgress
+    settings: ProgramSettings
+
+    @property
+    def tier_below(self) -> Tier | None:
+        """Where an at-risk member drops to: one step down."""
+        current = self.progress.tier
+        if current is None:
+            return None
+        lower = [t for t in self.tiers if t.rank < current.rank]
+        return lower[-1] if lower else None
+
+
+def tier_overview(*, member: Member, at: datetime | None = None) -> TierOverview:
+    settings = program_settings()
+    all_tiers = tiers()
+    wallet = wallet_of(member)
+    current = (
+        wallet.tier if wallet and wallet.tier else (all_tiers[0] if all_tiers else None)
+    )
+    stats = tier_window_stats(
+        member_id=member.pk, at=at, window_days=settings.tier_window_days
+    )
+    return TierOverview(
+        wallet=wallet,
+        tiers=all_tiers,
+        progress=_tier_progress(current, all_tiers, stats),
+        settings=settings,
     )

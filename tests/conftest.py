@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from members import access, roles, services
@@ -132,6 +133,14 @@ def analyst_client(client, staff_roles):
 
 
 # --- API --------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A request with Accept-Language leaves its language active in the thread;
+    the next test must start in the default language."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

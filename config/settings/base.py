@@ -218,6 +218,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "members.api.common.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "members.api.common.exception_handler",
+    # No OPTIONS introspection: the schema at /api/schema/ documents every view.
+    "DEFAULT_METADATA_CLASS": None,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Limits per caller; they need a shared cache in production (CACHE_URL).
     "DEFAULT_THROTTLE_RATES": {
@@ -240,7 +242,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "LedgerEntryKindEnum": "rewards.models.LedgerEntry.Kind",
+        "RewardKindEnum": "rewards.models.Reward.Kind",
+        "VoucherStatusEnum": "rewards.models.Voucher.Status",
+        "VoucherSourceEnum": "rewards.models.Voucher.Source",
+    },
 }
 
 # Phone sign-in: codes, their lifetime, and the brute-force lock.
@@ -282,12 +289,19 @@ MESSAGE_WEBHOOK_TIMEOUT = env.float("MESSAGE_WEBHOOK_TIMEOUT", default=10.0)
 MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=6)
 # Marketing messages wait for the morning: "22:00-09:00" in TIME_ZONE.
 MESSAGE_QUIET_HOURS = env.str("MESSAGE_QUIET_HOURS", default="21:00-09:00")
+# What a marketing message queued in quiet hours does: "defer" (sent when they
+# end) or "skip" (status skipped, reason quiet_hours). Transactional ones ignore them.
+MESSAGE_QUIET_HOURS_ACTION = env.str("MESSAGE_QUIET_HOURS_ACTION", default="defer")
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
 )
 DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="Regulars <noreply@localhost>"
 )
+
+# Salt of the hash kept of an erased member's phone (members.privacy.phone_hash).
+# Never change it once set: stored hashes would stop matching returning numbers.
+PHONE_HASH_SALT = env.str("PHONE_HASH_SALT", default=SECRET_KEY)
 
 # Sections of a member's data export (GET /api/v1/me/export), in order; each is
 # a function (member) -> dict. Later apps append theirs.

@@ -1,3 +1,21 @@
-"""Filled in by its feature work."""
+"""/api/v1/: phone sign-in and the member's own profile, card, visits and data."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from members.api import member
+
+urlpatterns = [
+    path(
+        "auth/otp/request",
+        member.OtpRequestView.as_view(),
+        name="api-otp-request",
+    ),
+    path("auth/otp/verify", member.OtpVerifyView.as_view(), name="api-otp-verify"),
+    path("auth/logout", member.LogoutView.as_view(), name="api-logout"),
+    path("me", member.MeView.as_view(), name="api-me"),
+    path("me/card", member.MeCardView.as_view(), name="api-me-card"),
+    path("me/card/qr.png", member.MeCardPngView.as_view(), name="api-me-card-png"),
+    path("me/card/qr.svg", member.MeCardSvgView.as_view(), name="api-me-card-svg"),
+    path("me/visits", member.MeVisitsView.as_view(), name="api-me-visits"),
+    path("me/export", member.MeExportView.as_view(), name="api-me-export"),
+]

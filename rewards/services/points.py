@@ -232,27 +232,33 @@ def points_return(
     key: str,
     reason: str,
     params: dict,
+    amount: int | None = None,
     actor=None,
     now: datetime | None = None,
 ) -> LedgerEntry | None:
     """Give back the points of an earlier spend to the lots they came from.
 
-    Lots that expired meanwhile get nothing back: those points would have
-    expired anyway; the entry says how many. Idempotent by ``key``.
+    ``amount`` returns only that many (a partial refund); by default all that
+    earlier returns left. Points go back last-drawn first (the latest-expiring
+    lots), so what earlier returns handled is always the same prefix of that
+    order and a later return knows, per lot, what is still out. Lots that
+    expired meanwhile get nothing back: those points would have expired
+    anyway; the entry says how many. Idempotent by ``key``; returns None when
+    nothing is left to return.
     """
     existing = entry_by_key(key)
     if existing is not None:
         return existing
     now = now or timezone.now()
     today = timezone.localdate(now)
-    allocations = list(
-        LotAllocation.objects.filter(entry=spend, amount__lt=0).select_related("lot")
-    )
+    outstanding = _spend_outstanding(spend)
+    if amount is not None:
+        outstanding = _take(outstanding, amount)
+    if not outstanding:
+        return None
     moves = []
     expired = 0
-    for alloc in allocations:
-        lot = alloc.lot
-        points = -alloc.amount
+    for lot, points in outstanding:
         if lot.expires_on <= today:
             expired += points
             continue
@@ -279,6 +285,46 @@ def points_return(
     return entry
 
 
+def _spend_outstanding(spend: LedgerEntry) -> list[tuple[PointLot, int]]:
+    """(lot, points) of ``spend`` no return has handled yet, in return order.
+
+    A return handles points by giving them back or, for a lot past its date,
+    by writing them off (``expired``): both count.
+    """
+    handled = sum(
+        int(p.get("points", 0)) + int(p.get("expired", 0))
+        for p in LedgerEntry.objects.filter(
+            reverses=spend, kind=Kind.REVERSE
+        ).values_list("params", flat=True)
+    )
+    drawn = LotAllocation.objects.filter(entry=spend, amount__lt=0).select_related(
+        "lot"
+    )
+    # The spend drew soonest expiry first (``lots_draw``): return the other way.
+    order = sorted(drawn, key=lambda a: (a.lot.expires_on, a.lot_id), reverse=True)
+    outstanding = []
+    for alloc in order:
+        points = -alloc.amount
+        skip = min(points, handled)
+        handled -= skip
+        if points > skip:
+            outstanding.append((alloc.lot, points - skip))
+    return outstanding
+
+
+def _take(
+    portions: list[tuple[PointLot, int]], amount: int
+) -> list[tuple[PointLot, int]]:
+    taken = []
+    for lot, points in portions:
+        if amount <= 0:
+            break
+        part = min(points, amount)
+        taken.append((lot, part))
+        amount -= part
+    return taken
+
+
 # --- Reversing a visit ------------------------------------------------------
 
 
@@ -288,63 +334,186 @@ def points_reverse_visit(state: WalletState, *, visit: Visit, actor=None) -> lis
     The earn is taken back from the visit's own lots first, then from the
     member's other points (soonest expiry first); what is still missing
     becomes a recorded debt. Points paid on the visit go back to their lots.
+    Partial refunds already undid their share: only the rest is undone here.
     """
     now = timezone.now()
-    today = timezone.localdate(now)
     done = []
-    entries = list(
+    for entry in _visit_points_entries(visit):
+        key = f"reverse:{entry.pk}"
+        if entry.kind == Kind.SPEND:
+            back = points_return(
+                state,
+                spend=entry,
+                key=key,
+                reason="return_visit",
+                params={"visit": visit.pk, "status": visit.status},
+                actor=actor,
+                now=now,
+            )
+            if back is not None:
+                done.append(back)
+            continue
+        if entry_by_key(key) is not None:
+            continue
+        left = entry.amount - _earn_taken_back(entry)
+        if left <= 0:
+            continue
+        done.append(
+            _earn_take_back(
+                state,
+                earn=entry,
+                points=left,
+                key=key,
+                reason="reverse_visit",
+                params={"visit": visit.pk, "status": visit.status},
+                actor=actor,
+                now=now,
+            )
+        )
+    return done
+
+
+def points_reverse_partial(
+    state: WalletState, *, visit: Visit, refund, actor=None
+) -> list[LedgerEntry]:
+    """Undo the share of a visit's points that a partial refund returned.
+
+    Earned points E: the refunds so far have taken back
+    ``floor(E × amount_refunded / amount_paid)`` in all, so the shares add up
+    to exactly E when the last unit is refunded. Points paid on the visit P:
+    ``floor(P × refunded gross / gross)`` have gone back in all (points paid for
+    the bill as a whole, by list price). Same mechanics as a full reversal;
+    idempotent by the refund (``reverse_partial:<id>``, ``return_partial:<id>``).
+    """
+    now = timezone.now()
+    lines = list(visit.lines.all())
+    gross = sum((ln.price * ln.quantity for ln in lines), Decimal("0"))
+    refunded_gross = sum(
+        (ln.price * ln.refunded_quantity for ln in lines), Decimal("0")
+    )
+    params = {"visit": visit.pk, "refund": refund.pk}
+    done = []
+    for entry in _visit_points_entries(visit):
+        if entry.kind == Kind.SPEND:
+            spent = -entry.amount
+            target = _share(spent, refunded_gross, gross)
+            handled = spent - sum(p for _lot, p in _spend_outstanding(entry))
+            if target > handled:
+                back = points_return(
+                    state,
+                    spend=entry,
+                    key=f"return_partial:{refund.pk}",
+                    reason="return_partial",
+                    params={
+                        **params,
+                        "date": timezone.localdate(visit.paid_at).isoformat(),
+                    },
+                    amount=target - handled,
+                    actor=actor,
+                    now=now,
+                )
+                if back is not None:
+                    done.append(back)
+            continue
+        key = f"reverse_partial:{refund.pk}"
+        if entry_by_key(key) is not None:
+            continue
+        if visit.amount_paid:
+            target = _share(entry.amount, visit.amount_refunded, visit.amount_paid)
+        else:  # paid in full with points or vouchers: by list price
+            target = _share(entry.amount, refunded_gross, gross)
+        points = target - _earn_taken_back(entry)
+        if points <= 0:
+            continue
+        done.append(
+            _earn_take_back(
+                state,
+                earn=entry,
+                points=points,
+                key=key,
+                reason="reverse_partial",
+                params={
+                    **params,
+                    "date": timezone.localdate(visit.paid_at).isoformat(),
+                },
+                actor=actor,
+                now=now,
+            )
+        )
+    return done
+
+
+def _visit_points_entries(visit: Visit) -> list[LedgerEntry]:
+    # In the order they were written: the points paid go back before the earn
+    # is taken back, so a reversal can take back from returned points.
+    return list(
         LedgerEntry.objects.filter(
             visit=visit, kind__in=[Kind.EARN, Kind.SPEND]
         ).order_by("seq")
     )
-    for entry in entries:
-        if entry.kind == Kind.SPEND:
-            done.append(
-                points_return(
-                    state,
-                    spend=entry,
-                    key=f"reverse:{entry.pk}",
-                    reason="return_visit",
-                    params={"visit": visit.pk, "status": visit.status},
-                    actor=actor,
-                    now=now,
-                )
-            )
-            continue
-        key = f"reverse:{entry.pk}"
-        if entry_by_key(key) is not None:
-            continue
-        own = list(PointLot.objects.filter(entry=entry, remaining__gt=0))
-        moves = lots_draw(
-            state, amount=entry.amount, today=today, include_pending=True, first=own
-        )
-        back_avail, back_pending = split_pending(moves)
-        taken = back_avail + back_pending
-        shortfall = entry.amount - taken
-        state.d_available -= back_avail
-        state.d_pending -= back_pending
-        state.d_debt += shortfall
-        rev = entry_append(
-            state,
-            kind=Kind.REVERSE,
-            amount=-taken,
-            debt_change=shortfall,
-            key=key,
-            reason="reverse_visit",
-            params={
-                "visit": visit.pk,
-                "status": visit.status,
-                "points": entry.amount,
-                "debt": shortfall,
-            },
-            visit=visit,
-            reverses=entry,
-            actor=actor,
-            now=now,
-        )
-        lots_commit(rev, [(lot, -p) for lot, p in moves])
-        done.append(rev)
-    return done
+
+
+def _share(points: int, part: Decimal, whole: Decimal) -> int:
+    """floor(points × part / whole), exact: the amounts are whole kopecks."""
+    if not whole:
+        return 0
+    return int(points * int(part * 100)) // int(whole * 100)
+
+
+def _earn_taken_back(earn: LedgerEntry) -> int:
+    """Points of ``earn`` partial refunds already took back (debts included)."""
+    return sum(
+        int(p.get("points", 0))
+        for p in LedgerEntry.objects.filter(
+            reverses=earn, kind=Kind.REVERSE
+        ).values_list("params", flat=True)
+    )
+
+
+def _earn_take_back(
+    state: WalletState,
+    *,
+    earn: LedgerEntry,
+    points: int,
+    key: str,
+    reason: str,
+    params: dict,
+    now: datetime,
+    actor=None,
+) -> LedgerEntry:
+    """Take ``points`` of ``earn`` back: its own lots first, then the oldest.
+
+    What the member no longer has becomes a recorded debt.
+    """
+    own = list(PointLot.objects.filter(entry=earn, remaining__gt=0))
+    moves = lots_draw(
+        state,
+        amount=points,
+        today=timezone.localdate(now),
+        include_pending=True,
+        first=own,
+    )
+    back_avail, back_pending = split_pending(moves)
+    taken = back_avail + back_pending
+    shortfall = points - taken
+    state.d_available -= back_avail
+    state.d_pending -= back_pending
+    state.d_debt += shortfall
+    rev = entry_append(
+        state,
+        kind=Kind.REVERSE,
+        amount=-taken,
+        debt_change=shortfall,
+        key=key,
+        reason=reason,
+        params={**params, "points": points, "debt": shortfall},
+        visit=earn.visit,
+        reverses=earn,
+        actor=actor,
+        now=now,
+    )
+    lots_commit(rev, [(lot, -p) for lot, p in moves])
+    return rev
 
 
 # --- Manual adjustment ------------------------------------------------------

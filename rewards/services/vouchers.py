@@ -11,7 +11,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.messaging.services import message_send
 from members.models import Member, Visit
+from members.models.messaging import Channel
 from rewards.models import LedgerEntry, Reward, Voucher
 from rewards.services.ledger import wallet_lock, wallet_save
 from rewards.services.points import points_return, points_spend
@@ -128,6 +130,19 @@ def reward_redeem(
             now=now,
         )
     wallet_save(state)
+    # In the inbox with the voucher, or not at all: queued in this transaction,
+    # delivered after commit.
+    message_send(
+        channel=Channel.IN_APP,
+        template_key="voucher_issued",
+        member=member,
+        context={
+            "reward": reward.name,
+            "code": voucher.code,
+            "valid_until": voucher.valid_until,
+        },
+        dedupe_key=f"voucher_issued:{voucher.pk}",
+    )
     return voucher
 
 

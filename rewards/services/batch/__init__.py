@@ -19,6 +19,7 @@ differences go through ``_Db``.
 from rewards.services.batch.common import CHUNK_MEMBERS, day_end, due_at
 from rewards.services.batch.points import (
     expiry_notices_queue,
+    expiry_notices_send,
     lots_activate,
     lots_expire,
     vouchers_expire_due,
@@ -34,6 +35,7 @@ __all__ = [
     "day_end",
     "due_at",
     "expiry_notices_queue",
+    "expiry_notices_send",
     "lots_activate",
     "lots_expire",
     "tier_perks_issue",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from rewards import selectors
 from rewards.dbfuncs import hash_payload_sql, sha256_sql
-from rewards.models import LedgerEntry
+from rewards.models import ExpiryNotice, LedgerEntry
 from rewards.services.batch.common import (
     BATCH,
     _chunks_run,
@@ -327,6 +328,62 @@ def expiry_notices_queue(*, on: date) -> dict:
         )
         notices = cur.rowcount
     return {"notices": notices, "expires_on": expires_on.isoformat()}
+
+
+NOTICE_CHUNK = 1000
+
+
+def expiry_notices_send(*, on: date) -> dict:
+    """Hand queued "your points expire soon" notices to the outbox; mark them sent.
+
+    Each notice becomes one message per channel of its member: the in-app inbox
+    always, SMS, push and email where the member opted in
+    (``member_channels``). The message is transactional (a notice about the
+    member's own balance, not an offer), deduplicated by
+    ``expiry:<notice id>:<channel>``. A chunk of notices and their messages
+    commit together, so a crash leaves each notice queued (a re-run adds none
+    of its messages twice) or sent. Selects by state, not by ``on``: a re-run
+    for any date finds nothing left. Notices whose date has passed, or of
+    members no longer active, are skipped.
+    """
+    from members.messaging.services import (
+        OutgoingMessage,
+        member_channels,
+        messages_queue_bulk,
+    )
+
+    queued = ExpiryNotice.objects.filter(status=ExpiryNotice.Status.QUEUED)
+    skipped = queued.filter(
+        Q(expires_on__lt=timezone.localdate()) | ~Q(member__status="active")
+    ).update(status=ExpiryNotice.Status.SKIPPED)
+    sent = messages = 0
+    while True:
+        with transaction.atomic():
+            notices = list(
+                queued.select_for_update(skip_locked=True, of=("self",))
+                .select_related("member")
+                .order_by("pk")[:NOTICE_CHUNK]
+            )
+            if not notices:
+                break
+            messages += messages_queue_bulk(
+                messages=[
+                    OutgoingMessage(
+                        channel=channel,
+                        template_key="points_expiring",
+                        context={"points": n.points, "expires_on": n.expires_on},
+                        member=n.member,
+                        dedupe_key=f"expiry:{n.pk}:{channel}",
+                    )
+                    for n in notices
+                    for channel in member_channels(n.member)
+                ]
+            )
+            ExpiryNotice.objects.filter(pk__in=[n.pk for n in notices]).update(
+                status=ExpiryNotice.Status.SENT
+            )
+            sent += len(notices)
+    return {"notices_sent": sent, "notices_skipped": skipped, "messages": messages}
 
 
 # --- Vouchers -----------------------------------------------------------------

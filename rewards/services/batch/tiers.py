@@ -159,7 +159,7 @@ def tiers_review(*, on: date) -> dict:
                 FROM rewards_wallet w
                 LEFT JOIN rewards_tier ct ON ct.id = w.tier_id
                 LEFT JOIN (SELECT member_id, COUNT(*) AS n,
-                                  ROUND(SUM(amount_paid), 2) AS s
+                                  ROUND(SUM(amount_paid - amount_refunded), 2) AS s
                            FROM members_visit
                            WHERE status = %(paid)s
                              AND paid_at > %(start)s AND paid_at <= %(end)s

@@ -1,0 +1,620 @@
+"""Writes of the outbox: queue a message, deliver it, resend it, mark it read.
+
+Invariants:
+
+- One call of ``message_send`` is one ``Message`` row; with a ``dedupe_key`` a
+  second call (a retried job, a race) returns the first row instead.
+- A message is *attempted* only by whoever claimed it (see ``message_deliver``),
+  so two workers never send the same row at the same time.
+- Statuses move only forward: queued → sent | failed | skipped.
+
+Decisions about kinds (``Message.Kind``):
+
+- Transactional — sent without asking for channel consent, and at any hour: the
+  sign-in code (``otp_code``), "your voucher is ready" (``voucher_issued``) and
+  "your points expire on …" (``points_expiring``). The last is a notice about
+  the member's own account balance, not an offer, so it is transactional; it
+  is still sent only on the channels the member opted into, and always to the
+  in-app inbox (``member_channels``, used by the nightly
+  ``rewards.services.batch.expiry_notices_send``).
+- Marketing — campaigns (later): need the member's consent for the channel and
+  respect quiet hours (deferred or skipped, ``MESSAGE_QUIET_HOURS_ACTION``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.messaging import backends, rendering
+from members.models import Member, Message
+from members.models.messaging import Channel
+
+logger = logging.getLogger(__name__)
+
+CONSENT_CHANNELS = frozenset({Channel.SMS, Channel.EMAIL, Channel.PUSH})
+# Backoff of temporary failures: 30 s, 1 min, 2 min, … at most an hour.
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 60 * 60
+
+
+class SkipReason:
+    """Why a message was not sent (``Message.skip_reason``); stable strings."""
+
+    NO_CONSENT = "no_consent"
+    NO_RECIPIENT = "no_recipient"
+    MEMBER_BLOCKED = "member_blocked"
+    MEMBER_ERASED = "member_erased"
+    QUIET_HOURS = "quiet_hours"
+
+
+# --- Queueing -----------------------------------------------------------------
+
+
+def _recipient_of(member: Member | None, channel: str) -> str:
+    if member is None or channel == Channel.IN_APP:
+        return ""
+    if channel == Channel.EMAIL:
+        return member.email or ""
+    phone = member.phone  # sms, push: E.164, whatever PHONENUMBER_DEFAULT_FORMAT is
+    if not phone:
+        return ""
+    return getattr(phone, "as_e164", None) or str(phone)
+
+
+def _skip_reason(
+    *, member: Member | None, channel: str, kind: str, recipient: str, to: str
+) -> str:
+    """Why this message must not go out, or "" if it may."""
+    transactional = kind == Message.Kind.TRANSACTIONAL
+    # A transactional message to an explicit address still goes to a blocked or
+    # erased member: signing in again (an OTP to a number typed at sign-in).
+    inactive = member is not None and member.status != Member.Status.ACTIVE
+    if inactive and not (transactional and to):
+        if member.status == Member.Status.ERASED:
+            return SkipReason.MEMBER_ERASED
+        return SkipReason.MEMBER_BLOCKED
+    if channel == Channel.IN_APP:
+        if member is None:
+            return SkipReason.NO_RECIPIENT
+    elif not recipient:
+        return SkipReason.NO_RECIPIENT
+    # The inbox inside the member's own app needs no consent.
+    needs_consent = not transactional and channel in CONSENT_CHANNELS
+    if needs_consent and not (
+        member is not None and getattr(member, f"consent_{channel}", False)
+    ):
+        return SkipReason.NO_CONSENT
+    return ""
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message for ``messages_queue_bulk``; the fields of ``message_send``."""
+
+    channel: str
+    template_key: str
+    context: dict = field(default_factory=dict)
+    member: Member | None = None
+    to: str = ""
+    kind: str = Message.Kind.TRANSACTIONAL
+    language: str | None = None
+    dedupe_key: str | None = None
+
+
+def message_send(
+    *,
+    channel: str,
+    template_key: str,
+    context: dict | None = None,
+    member: Member | None = None,
+    to: str = "",
+    kind: str = Message.Kind.TRANSACTIONAL,
+    language: str | None = None,
+    dedupe_key: str | None = None,
+) -> Message:
+    """Queue one message and enqueue its delivery after the current commit.
+
+    The subject and body are rendered now from the ``MessageTemplate`` for
+    ``template_key``/``channel`` in the message's language (``language``, else
+    the member's, else LANGUAGE_CODE), falling back to LANGUAGE_CODE and then
+    English. The recipient is ``to`` or the member's phone (SMS, push) or email.
+
+    Never raises for a message that cannot go out; the row records why:
+    ``skipped`` (no consent for a marketing message, no recipient, a blocked or
+    erased member, quiet hours with the "skip" action) or ``failed`` (no
+    template, a broken template). With a ``dedupe_key`` the first message with
+    that key is returned and nothing new is queued.
+    """
+    if dedupe_key:
+        existing = Message.objects.filter(dedupe_key=dedupe_key).first()
+        if existing is not None:
+            return existing
+    message = _message_build(
+        OutgoingMessage(
+            channel=channel,
+            template_key=template_key,
+            context=dict(context or {}),
+            member=member,
+            to=str(to or ""),
+            kind=kind,
+            language=language,
+            dedupe_key=dedupe_key or None,
+        ),
+        now=timezone.now(),
+    )
+    try:
+        # A savepoint, so a lost dedupe race does not break the caller's
+        # transaction; the winner's row is committed (or we waited on its lock).
+        with transaction.atomic():
+            message.save(force_insert=True)
+    except IntegrityError:
+        if not dedupe_key:
+            raise
+        return Message.objects.get(dedupe_key=dedupe_key)
+
+    if message.status == Message.Status.QUEUED and message.next_attempt_at is None:
+        _enqueue_delivery(message.pk)
+    # A deferred message (quiet hours) has next_attempt_at set: the minute sweep
+    # (``messages_deliver_due``) sends it when it is due, so no long-countdown
+    # task sits in the broker all night.
+    return message
+
+
+def messages_queue_bulk(*, messages: Iterable[OutgoingMessage]) -> int:
+    """Queue many messages in a few statements; how many new rows were inserted.
+
+    Each message is decided and rendered exactly as ``message_send`` would
+    (templates are looked up once per key, channel and language). Rows whose
+    ``dedupe_key`` exists already are left out (``INSERT … ON CONFLICT DO
+    NOTHING``), so a re-run queues nothing twice. Delivery is not enqueued per
+    message: one sweep (``messages_deliver_due_task``) is enqueued after commit,
+    and the minute sweep continues where it stops.
+    """
+    now = timezone.now()
+    templates: dict = {}
+    rows = [_message_build(m, now=now, templates=templates) for m in messages]
+    if not rows:
+        return 0
+    keys = [row.dedupe_key for row in rows if row.dedupe_key]
+    before = Message.objects.filter(dedupe_key__in=keys).count() if keys else 0
+    Message.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+    inserted = len(rows) - before
+    if any(row.status == Message.Status.QUEUED for row in rows):
+        _enqueue_sweep()
+    return inserted
+
+
+def _message_build(
+    out: OutgoingMessage, *, now: datetime, templates: dict | None = None
+) -> Message:
+    """The unsaved row for ``out``: recipient, status, rendered text, timing."""
+    if out.channel not in Channel.values:
+        raise ValueError(f"unknown channel {out.channel!r}")
+    if out.kind not in Message.Kind.values:
+        raise ValueError(f"unknown kind {out.kind!r}")
+    member = out.member
+    language = (
+        out.language or (member.language if member is not None else "")
+    ) or settings.LANGUAGE_CODE
+    recipient = out.to or _recipient_of(member, out.channel)
+    message = Message(
+        member=member,
+        channel=out.channel,
+        kind=out.kind,
+        recipient=recipient[:254],
+        template_key=out.template_key,
+        language=language,
+        context=rendering.json_safe(
+            rendering.masked_context(out.template_key, out.context)
+        ),
+        dedupe_key=out.dedupe_key or None,
+        created_at=now,
+    )
+    skip = _skip_reason(
+        member=member,
+        channel=out.channel,
+        kind=out.kind,
+        recipient=recipient,
+        to=out.to,
+    )
+    if skip:
+        message.status = Message.Status.SKIPPED
+        message.skip_reason = skip
+    _render_into(message, out.context, member=member, templates=templates)
+    if message.status == Message.Status.QUEUED and out.kind == Message.Kind.MARKETING:
+        _apply_quiet_hours(message, now)
+    if message.status != Message.Status.QUEUED:
+        _mask_secrets(message)
+    return message
+
+
+def _template(message: Message, templates: dict | None):
+    """``template_find`` for the message, memoised in ``templates`` if given."""
+    key = (message.template_key, message.channel, message.language)
+    if templates is not None and key in templates:
+        found = templates[key]
+    else:
+        try:
+            found = rendering.template_find(key=key[0], channel=key[1], language=key[2])
+        except rendering.TemplateMissing as exc:
+            found = exc
+        if templates is not None:
+            templates[key] = found
+    if isinstance(found, rendering.TemplateMissing):
+        raise found
+    return found
+
+
+def _render_into(
+    message: Message,
+    context: dict,
+    *,
+    member: Member | None,
+    templates: dict | None = None,
+) -> None:
+    try:
+        template = _template(message, templates)
+        rendered = rendering.render(
+            template, context, member=member, language=template.language
+        )
+    except rendering.TemplateMissing as exc:
+        _render_failed(message, f"no template: {exc}")
+        return
+    except Exception as exc:  # a broken template an operator saved
+        logger.exception("Message template %s failed to render", message.template_key)
+        _render_failed(message, f"template error: {exc}")
+        return
+    message.subject = rendered.subject
+    message.body = rendered.body
+    message.language = rendered.language
+
+
+def _render_failed(message: Message, error: str) -> None:
+    # A skipped message stays skipped (nothing would have been sent anyway).
+    if message.status == Message.Status.QUEUED:
+        message.status = Message.Status.FAILED
+    message.last_error = error
+
+
+def _apply_quiet_hours(message: Message, now: datetime) -> None:
+    end = rendering.quiet_hours_end(now)
+    if end is None:
+        return
+    if settings.MESSAGE_QUIET_HOURS_ACTION == "skip":
+        message.status = Message.Status.SKIPPED
+        message.skip_reason = SkipReason.QUIET_HOURS
+    else:  # "defer": held back, not dropped
+        message.not_before = end
+        message.next_attempt_at = end
+
+
+def _mask_secrets(message: Message) -> None:
+    """Replace a sign-in code in the stored body once it no longer has to go out.
+
+    The stored context is masked already; rendering it again gives the body
+    with the code masked.
+    """
+    if message.template_key not in rendering.SENSITIVE_TEMPLATES or not message.body:
+        return
+    try:
+        template = rendering.template_find(
+            key=message.template_key,
+            channel=message.channel,
+            language=message.language,
+        )
+        message.body = rendering.render(
+            template, rendering.revive(message.context), language=template.language
+        ).body
+    except Exception:  # noqa: BLE001 - never keep the secret because of a bad template
+        message.body = rendering.MASK
+
+
+def _enqueue_sweep() -> None:
+    from members.messaging.tasks import messages_deliver_due_task
+
+    def enqueue():
+        try:
+            messages_deliver_due_task.delay()
+        except Exception:
+            logger.exception("Could not enqueue the outbox sweep")
+
+    transaction.on_commit(enqueue)
+
+
+def member_channels(member: Member) -> list[str]:
+    """The channels a service notice goes out on for ``member``.
+
+    The in-app inbox always; SMS, push and email only where the member opted in
+    and has an address. Used for transactional notices that are not urgent
+    (points expiring): they need no consent by law, but we do not text people
+    who did not ask for texts.
+    """
+    channels = [Channel.IN_APP.value]
+    for channel in (Channel.SMS, Channel.PUSH, Channel.EMAIL):
+        if getattr(member, f"consent_{channel}", False) and _recipient_of(
+            member, channel
+        ):
+            channels.append(channel.value)
+    return channels
+
+
+def _enqueue_delivery(message_id: int, countdown: float | None = None) -> None:
+    from members.messaging.tasks import message_deliver_task
+
+    def enqueue():
+        try:
+            message_deliver_task.apply_async((message_id,), countdown=countdown)
+        except Exception:
+            # The broker is down: the minute sweep delivers the message later.
+            logger.exception("Could not enqueue delivery of message %s", message_id)
+
+    transaction.on_commit(enqueue)
+
+
+# --- Delivery -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What one ``message_deliver`` call did.
+
+    ``attempted`` is False when the message was not due, not queued or claimed
+    by another worker; ``retry_at`` is set after a temporary failure.
+    """
+
+    message: Message | None
+    attempted: bool = False
+    retry_at: datetime | None = None
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait after the ``attempts``-th failed attempt: 30 s × 2^(n-1), ≤ 1 h."""
+    seconds = BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, BACKOFF_MAX_SECONDS))
+
+
+def _lease() -> timedelta:
+    # Longer than any backend may take (its timeout, with margin), so a lease
+    # runs out only when the worker holding it died.
+    return timedelta(seconds=max(120.0, 3 * settings.MESSAGE_WEBHOOK_TIMEOUT))
+
+
+def _due(now: datetime) -> Q:
+    return (
+        Q(status=Message.Status.QUEUED)
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+    )
+
+
+def message_deliver(*, message_id: int) -> DeliveryResult:
+    """Attempt one due, queued message through its channel's backend.
+
+    How a message is never sent twice at once: the attempt starts with a
+    *claim* — in a short transaction the row is locked (``SELECT … FOR UPDATE
+    SKIP LOCKED`` on PostgreSQL), checked to be queued and due, and updated
+    with ``attempts + 1`` and ``next_attempt_at = now + lease``; that update is
+    conditional on the attempts count read, so on SQLite (no row locks) the
+    second of two racing claimers updates nothing. After the commit the message
+    is no longer due for anyone else until the lease runs out, and no lock is
+    held during the slow call to the provider. The outcome is then recorded
+    with an update fenced on the same attempts count. A lease outlives the
+    backend's timeout, so it expires only if the worker died mid-send; then the
+    message is tried again (at-least-once: the webhook carries the message id
+    for the provider to drop a duplicate).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("member")
+            .filter(_due(now), pk=message_id)
+            .first()
+        )
+        if message is None:
+            return DeliveryResult(Message.objects.filter(pk=message_id).first())
+        skip = _delivery_skip_reason(message)
+        if skip:
+            message.status = Message.Status.SKIPPED
+            message.skip_reason = skip
+            message.next_attempt_at = None
+            _mask_secrets(message)
+            message.save(
+                update_fields=["status", "skip_reason", "next_attempt_at", "body"]
+            )
+            return DeliveryResult(message)
+        claimed = Message.objects.filter(
+            pk=message.pk, status=Message.Status.QUEUED, attempts=message.attempts
+        ).update(attempts=F("attempts") + 1, next_attempt_at=now + _lease())
+        if not claimed:
+            return DeliveryResult(message)
+    message.attempts += 1
+    attempt = message.attempts
+
+    try:
+        provider_id = backends.backend_for(message.channel).send(message)
+    except backends.PermanentDeliveryError as exc:
+        return _record_failure(message, attempt, str(exc), permanent=True)
+    except backends.TemporaryDeliveryError as exc:
+        return _record_failure(message, attempt, str(exc), permanent=False)
+    except Exception as exc:
+        # A bug or an unforeseen error of a provider: retried like a temporary
+        # failure, so a message is not lost to it; MESSAGE_MAX_ATTEMPTS caps it.
+        logger.exception("Backend crashed delivering message %s", message.pk)
+        return _record_failure(
+            message, attempt, f"{type(exc).__name__}: {exc}", permanent=False
+        )
+
+    message.status = Message.Status.SENT
+    message.sent_at = timezone.now()
+    message.provider_id = str(provider_id or "")[:200]
+    message.next_attempt_at = None
+    _mask_secrets(message)
+    _record(
+        message,
+        attempt,
+        ["status", "sent_at", "provider_id", "next_attempt_at", "body"],
+    )
+    return DeliveryResult(message, attempted=True)
+
+
+def _delivery_skip_reason(message: Message) -> str:
+    """Whether a queued message may still go, now that it is due.
+
+    A member erased since it was queued gets nothing more. A marketing message
+    may have waited for hours (quiet hours, retries): consent and the member's
+    status are checked again, so withdrawing consent overnight is honoured.
+    """
+    member = message.member
+    if member is None:
+        return ""
+    if member.status == Member.Status.ERASED:
+        return SkipReason.MEMBER_ERASED
+    if message.kind != Message.Kind.MARKETING:
+        return ""
+    return _skip_reason(
+        member=member,
+        channel=message.channel,
+        kind=message.kind,
+        recipient=message.recipient,
+        to="",
+    )
+
+
+def _record_failure(
+    message: Message, attempt: int, error: str, *, permanent: bool
+) -> DeliveryResult:
+    message.last_error = error[:2000]
+    if permanent or attempt >= settings.MESSAGE_MAX_ATTEMPTS:
+        message.status = Message.Status.FAILED
+        message.next_attempt_at = None
+        _mask_secrets(message)
+        retry_at = None
+    else:
+        retry_at = timezone.now() + backoff(attempt)
+        message.next_attempt_at = retry_at
+    logger.warning(
+        "Message %s attempt %s failed (%s): %s",
+        message.pk,
+        attempt,
+        "permanent" if permanent else "temporary",
+        error,
+    )
+    _record(message, attempt, ["status", "next_attempt_at", "last_error", "body"])
+    return DeliveryResult(message, attempted=True, retry_at=retry_at)
+
+
+def _record(message: Message, attempt: int, fields: list[str]) -> None:
+    """Write an attempt's outcome unless another worker has claimed it since."""
+    updated = Message.objects.filter(
+        pk=message.pk, status=Message.Status.QUEUED, attempts=attempt
+    ).update(**{name: getattr(message, name) for name in fields})
+    if not updated:
+        logger.warning(
+            "Outcome of message %s attempt %s dropped: claimed again since",
+            message.pk,
+            attempt,
+        )
+
+
+def messages_deliver_due(*, limit: int = 500) -> int:
+    """Attempt up to ``limit`` due queued messages, oldest first; how many tried.
+
+    The safety net behind the per-message tasks (a lost task, a broker that was
+    down, messages deferred by quiet hours); a message being delivered by a task
+    right now is claimed and not tried twice.
+    """
+    from members.messaging.selectors import messages_due_ids
+
+    attempted = 0
+    for message_id in messages_due_ids(limit=limit):
+        if message_deliver(message_id=message_id).attempted:
+            attempted += 1
+    return attempted
+
+
+# --- Staff actions and the inbox ----------------------------------------------
+
+
+@transaction.atomic
+def message_resend(*, message: Message, actor=None) -> Message:
+    """Queue a fresh copy of ``message`` now; the original row stays as history.
+
+    The copy goes to the same recipient (or, if there was none, the member's
+    current one) with the same text, re-rendered only if the original had none.
+    Consent and the member's status are checked again, so a resend never
+    reaches someone who said no; quiet hours are not (staff chose to send it
+    now). A sign-in code is never resent: it is masked in the outbox and would
+    be stale anyway.
+    """
+    if message.template_key in rendering.SENSITIVE_TEMPLATES:
+        raise ValidationError(
+            _("A sign-in code cannot be resent; ask the member to request a new one."),
+            code="message_not_resendable",
+        )
+    member = message.member
+    recipient = message.recipient or _recipient_of(member, message.channel)
+    copy = Message(
+        member=member,
+        channel=message.channel,
+        kind=message.kind,
+        recipient=recipient,
+        template_key=message.template_key,
+        language=message.language,
+        context=message.context,
+        subject=message.subject,
+        body=message.body,
+        created_at=timezone.now(),
+    )
+    skip = _skip_reason(
+        member=member,
+        channel=copy.channel,
+        kind=copy.kind,
+        recipient=recipient,
+        to=recipient if member is None else "",
+    )
+    if skip:
+        copy.status = Message.Status.SKIPPED
+        copy.skip_reason = skip
+    if not copy.body:
+        _render_into(copy, rendering.revive(copy.context), member=member)
+    copy.save(force_insert=True)
+    logger.info(
+        "Message %s resent as %s (%s) by %s",
+        message.pk,
+        copy.pk,
+        copy.status,
+        actor or "system",
+    )
+    if copy.status == Message.Status.QUEUED:
+        _enqueue_delivery(copy.pk)
+    return copy
+
+
+def message_mark_read(*, message: Message, member: Member) -> Message:
+    """Mark an in-app message of ``member`` read (idempotent: the first time stays).
+
+    Raises ``Message.DoesNotExist`` for another member's message or one that is
+    not in the inbox, so callers answer 404 without telling the two apart.
+    """
+    if (
+        message.member_id != member.pk
+        or message.channel != Channel.IN_APP
+        or message.status != Message.Status.SENT
+    ):
+        raise Message.DoesNotExist
+    if message.read_at is None:
+        now = timezone.now()
+        Message.objects.filter(pk=message.pk, read_at__isnull=True).update(read_at=now)
+        message.refresh_from_db(fields=["read_at"])
+    return message

@@ -1,0 +1,577 @@
+"""The integration API for booking/POS systems: /api/v1/pos/.
+
+Every view acts for the location of the caller's key (``PosAPIView``). Members
+belong to the chain, so any key finds any member; visits belong to a location,
+so a key cancels or refunds only its own location's visits (another location's
+visit is a 404, never a 403 that would reveal it).
+
+Views are thin: serializers check the shape, ``rewards.services.checkout`` and
+``members.services`` act, ``rewards.selectors`` read. A recorded visit is
+always answered from the database (``visit_outcome``), so the first answer to
+a booking and every retry of it are the same body.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from members import services as member_services
+from members.api.auth import PosAPIView
+from members.api.common import ApiError, error_body, error_responses
+from members.models import Member, Service, Visit, VisitLine
+from members.services import VisitLineInput
+from rewards import selectors
+from rewards.api import pos_serializers as s
+from rewards.models import VisitBenefit
+from rewards.services.checkout import checkout_commit, checkout_quote
+from rewards.services.vouchers import voucher_code_normalize
+
+TAGS = ["POS"]
+REPLAYED_HEADER = "Idempotent-Replayed"
+# Service field names → the request's field names.
+FIELD_NAMES = {"points": "points_to_use"}
+
+
+def _renamed(exc: ValidationError) -> ValidationError:
+    """A service's ValidationError with its fields named as in the request."""
+    if not hasattr(exc, "error_dict"):
+        return exc
+    return ValidationError(
+        {FIELD_NAMES.get(name, name): errors for name, errors in exc.error_dict.items()}
+    )
+
+
+def _member_not_found() -> ApiError:
+    return ApiError(404, "member_not_found", _("No member found."))
+
+
+# --- Reading members --------------------------------------------------------------
+
+
+def member_data(member: Member) -> dict:
+    """A member as ``PosMemberSerializer`` shows them (one query for vouchers)."""
+    wallet, tier = selectors.member_wallet_tier(member)
+    return {
+        "id": member.pk,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "name": member.full_name,
+        "phone": member.phone.as_e164 if member.phone else "",
+        "card_code": member.card_code,
+        "status": member.status,
+        "tier": tier,
+        "points": {
+            "available": wallet.available if wallet else 0,
+            "pending": wallet.pending if wallet else 0,
+            "debt": wallet.debt if wallet else 0,
+        },
+        "vouchers": list(selectors.member_active_vouchers(member=member)),
+        "visits_count": member.visits_count,
+        "last_visit_at": member.last_visit_at,
+    }
+
+
+def member_find(*, member_id=None, phone="", card="") -> Member:
+    """The member a request names, or a 404 ``member_not_found``.
+
+    A phone is normalised first: a number that is not one is a 400
+    ``invalid_phone``, not a silent miss.
+    """
+    if phone:
+        phone = member_services.phone_normalize(phone)
+    member = selectors.pos_member_find(member_id=member_id, phone=phone, card=card)
+    if member is None:
+        raise _member_not_found()
+    return member
+
+
+class MemberLookupView(PosAPIView):
+    serializer_class = s.PosLookupQuerySerializer
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="pos_member_lookup",
+        summary="Find a member by phone or card",
+        description=(
+            "Exactly one of `phone` or `card`. Members belong to the whole chain: "
+            "any location's key finds any member. Erased members are never found."
+        ),
+        parameters=[s.PosLookupQuerySerializer],
+        responses={200: s.PosMemberSerializer, **error_responses(400, 401, 404, 429)},
+    )
+    def get(self, request):
+        query = s.PosLookupQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        member = member_find(
+            phone=query.validated_data.get("phone", ""),
+            card=query.validated_data.get("card", ""),
+        )
+        return Response(s.PosMemberSerializer(member_data(member)).data)
+
+
+class MemberRegisterView(PosAPIView):
+    serializer_class = s.PosMemberRegisterSerializer
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="pos_member_register",
+        summary="Register a client at the till",
+        description=(
+            "The member's registration location is the key's location. A phone "
+            "that already belongs to a member is a 409 `member_exists` carrying "
+            "that member's id."
+        ),
+        request=s.PosMemberRegisterSerializer,
+        responses={
+            201: s.PosMemberSerializer,
+            409: OpenApiResponse(s.PosMemberExistsSerializer),
+            **error_responses(400, 401, 429),
+        },
+    )
+    def post(self, request):
+        data = s.PosMemberRegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        phone = member_services.phone_normalize(fields.pop("phone"))
+        existing = Member.objects.filter(phone=phone).values_list("pk", flat=True)
+        if existing:
+            return self._exists(existing[0])
+        try:
+            member = member_services.member_register(
+                phone=phone,
+                registration_location=self.location,
+                consents=fields.pop("consents", None) or None,
+                **fields,
+            )
+        except ValidationError as exc:
+            taken = getattr(exc, "error_dict", {}).get("phone", [])
+            if any(e.code == "phone_taken" for e in taken):  # lost a race
+                pk = Member.objects.filter(phone=phone).values_list("pk", flat=True)
+                if pk:
+                    return self._exists(pk[0])
+            raise
+        return Response(
+            s.PosMemberSerializer(member_data(member)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    def _exists(self, member_id: int) -> Response:
+        body = error_body(
+            "member_exists", _("A member with this phone number already exists.")
+        )
+        return Response(
+            {**body, "member_id": member_id}, status=status.HTTP_409_CONFLICT
+        )
+
+
+# --- Checkout ---------------------------------------------------------------------
+
+
+def checkout_lines(lines: list[dict]) -> list[VisitLineInput]:
+    """The request's lines for the pricing service; codes resolved in one query.
+
+    Ids go to the service as they are (it loads them once and reports an
+    unknown id itself).
+    """
+    codes = {ln["service"] for ln in lines if isinstance(ln["service"], str)}
+    by_code = {}
+    if codes:
+        by_code = {svc.code: svc for svc in Service.objects.filter(code__in=codes)}
+    out = []
+    for line in lines:
+        ref = line["service"]
+        if isinstance(ref, str):
+            service = by_code.get(ref)
+            if service is None:
+                raise ValidationError(
+                    {
+                        "lines": ValidationError(
+                            _("Unknown service “%(code)s”.") % {"code": ref},
+                            code="unknown_service",
+                        )
+                    }
+                )
+            ref = service
+        out.append(
+            VisitLineInput(
+                service=ref, quantity=line["quantity"], price=line.get("price")
+            )
+        )
+    return out
+
+
+def checkout_member(data: dict) -> Member:
+    member = member_find(
+        member_id=data.get("member_id"),
+        phone=data.get("phone", ""),
+        card=data.get("card", ""),
+    )
+    if member.status != Member.Status.ACTIVE:
+        raise ValidationError(
+            {
+                "member": ValidationError(
+                    _("This member is blocked: no checkout."),
+                    code="member_not_active",
+                )
+            }
+        )
+    return member
+
+
+def quote_data(quote) -> dict:
+    return {
+        "member_id": quote.member.pk,
+        "tier": quote.tier,
+        "lines": [
+            {
+                "service": ln.service,
+                "quantity": ln.quantity,
+                "unit_price": ln.unit_price,
+                "amount": ln.gross,
+                "discount": ln.discount,
+                "points_money": ln.points_money,
+                "to_pay": ln.to_pay,
+            }
+            for ln in quote.lines
+        ],
+        "benefits": [
+            s.benefit_data(
+                kind=b.kind,
+                source=b.source,
+                reason=b.reason,
+                params=b.params,
+                amount=b.amount,
+                points=b.points,
+                voucher=b.voucher,
+            )
+            for b in quote.benefits
+        ],
+        "points": {
+            "available": quote.points_available,
+            "max_usable": quote.points_max,
+            "used": quote.points_used,
+            "money": quote.points_money,
+        },
+        "total": quote.total,
+        "discount_total": quote.discount_total,
+        "amount_to_pay": quote.amount_to_pay,
+        "points_to_earn": quote.points_to_earn,
+        "earn_explanation": quote.earn_explanation,
+    }
+
+
+CHECKOUT_ERRORS = (
+    "Errors: `member_required`, `invalid_phone`, `member_not_found` (404), "
+    "`member_not_active`, `unknown_service`, `invalid_quantity`, "
+    "`voucher_not_found` (unknown or another member's), `voucher_not_active` "
+    "(used or cancelled), `voucher_expired`, `voucher_duplicate`, "
+    "`voucher_service_missing`, `voucher_not_applicable`, "
+    "`voucher_not_for_checkout`, `points_insufficient`, `points_over_limit`."
+)
+
+
+class QuoteView(PosAPIView):
+    serializer_class = s.PosCheckoutSerializer
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="pos_quote",
+        summary="Price a visit (changes nothing)",
+        description=(
+            "The member (exactly one of `member_id`, `phone`, `card`), the lines, "
+            "the vouchers presented and the points to use → every benefit with its "
+            "source, what is left to pay and the points the visit would earn. "
+            + CHECKOUT_ERRORS
+        ),
+        request=s.PosCheckoutSerializer,
+        responses={200: s.PosQuoteSerializer, **error_responses(400, 401, 404, 429)},
+    )
+    def post(self, request):
+        data = s.PosCheckoutSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        data = data.validated_data
+        member = checkout_member(data)
+        try:
+            quote = checkout_quote(
+                member=member,
+                location=self.location,
+                lines=checkout_lines(data["lines"]),
+                voucher_codes=data["voucher_codes"],
+                points_to_use=data["points_to_use"],
+            )
+        except ValidationError as exc:
+            raise _renamed(exc) from exc
+        return Response(s.PosQuoteSerializer(quote_data(quote)).data)
+
+
+def visit_data(visit: Visit, lines: list[VisitLine]) -> dict:
+    return {
+        "id": visit.pk,
+        "external_id": visit.external_id,
+        "status": visit.status,
+        "paid_at": visit.paid_at,
+        "total": visit.total,
+        "amount_paid": visit.amount_paid,
+        "amount_refunded": visit.amount_refunded,
+        "lines": [
+            {
+                "id": ln.pk,
+                "service": ln.service,
+                "price": ln.price,
+                "quantity": ln.quantity,
+                "amount": ln.price * ln.quantity,
+                "refunded_quantity": ln.refunded_quantity,
+            }
+            for ln in lines
+        ],
+    }
+
+
+def _benefits_data(benefits: list[VisitBenefit]) -> list[dict]:
+    return [
+        s.benefit_data(
+            kind=b.kind,
+            source=b.source,
+            reason=b.reason,
+            params=b.params,
+            amount=b.amount,
+            points=b.points,
+            voucher=b.voucher,
+        )
+        for b in benefits
+    ]
+
+
+def _same_extras(outcome: selectors.VisitOutcome, data: dict) -> bool:
+    """Does a retry present the vouchers, points and time the visit was recorded with?
+
+    ``checkout_commit`` compares the member, location and lines; these are the
+    rest of the body.
+    """
+    used = sorted(b.voucher.code for b in outcome.benefits if b.voucher_id)
+    asked = sorted(
+        c for c in (voucher_code_normalize(c) for c in data["voucher_codes"]) if c
+    )
+    points = sum(b.points for b in outcome.benefits if b.kind == "points")
+    paid_at = data.get("paid_at")
+    return (
+        used == asked
+        and points == data["points_to_use"]
+        and (paid_at is None or paid_at == outcome.visit.paid_at)
+    )
+
+
+class VisitRecordView(PosAPIView):
+    serializer_class = s.PosVisitInSerializer
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="pos_visit_record",
+        summary="Record a paid visit (idempotent by external_id)",
+        description=(
+            "The same body as the quote plus `external_id` (your booking's id) "
+            "and `paid_at`. The visit is priced exactly as the quote prices it, "
+            "vouchers are used, points paid and earned, in one transaction. "
+            "Sending the same booking again (same `external_id`, same content) "
+            "records nothing and answers the same body with the header "
+            "`Idempotent-Replayed: true`; other content under the same id is a "
+            "409 `external_id_conflict`. " + CHECKOUT_ERRORS
+        ),
+        request=s.PosVisitInSerializer,
+        parameters=[
+            OpenApiParameter(
+                REPLAYED_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                response=[201],
+                description="`true` when the visit had been recorded before.",
+            )
+        ],
+        responses={
+            201: s.PosVisitRecordedSerializer,
+            **error_responses(400, 401, 404, 409, 429),
+        },
+    )
+    def post(self, request):
+        data = s.PosVisitInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        data = data.validated_data
+        member = checkout_member(data)
+        try:
+            result = checkout_commit(
+                member=member,
+                location=self.location,
+                lines=checkout_lines(data["lines"]),
+                voucher_codes=data["voucher_codes"],
+                points_to_use=data["points_to_use"],
+                external_id=data["external_id"],
+                source=Visit.Source.POS,
+                paid_at=data.get("paid_at"),
+            )
+        except ValidationError as exc:
+            raise _renamed(exc) from exc
+        outcome = selectors.visit_outcome(visit=result.visit)
+        if not result.created and not _same_extras(outcome, data):
+            raise ValidationError(
+                {
+                    "external_id": ValidationError(
+                        _(
+                            "Booking “%(id)s” was already recorded with "
+                            "different content."
+                        )
+                        % {"id": data["external_id"]},
+                        code="external_id_conflict",
+                    )
+                }
+            )
+        body = {
+            "visit": visit_data(outcome.visit, outcome.lines),
+            "benefits": _benefits_data(outcome.benefits),
+            "points_earned": outcome.points_earned,
+            "points_used": outcome.points_used,
+            "tier_upgraded_to": outcome.tier_upgraded_to,
+            "member": {"id": member.pk, "points_balance": outcome.balance_after},
+        }
+        response = Response(
+            s.PosVisitRecordedSerializer(body).data, status=status.HTTP_201_CREATED
+        )
+        if not result.created:
+            response[REPLAYED_HEADER] = "true"
+        return response
+
+
+# --- Cancel and refund ------------------------------------------------------------
+
+
+def _state_data(visit: Visit, refund=None) -> dict:
+    """A visit after a cancel or refund, read back from the database."""
+    outcome = selectors.visit_outcome(visit=visit)
+    return {
+        "visit": visit_data(outcome.visit, outcome.lines),
+        "points_reversed": outcome.points_reversed,
+        "points_returned": outcome.points_returned,
+        "refund": refund,
+    }
+
+
+class _OwnVisitView(PosAPIView):
+    """A view of one of the key's location's visits."""
+
+    def own_visit(self, external_id: str) -> Visit:
+        """The key's location's POS visit with this id; any other is a 404."""
+        visit = None
+        # PostgreSQL refuses a NUL in a query; it is no booking id anyway.
+        if "\x00" not in external_id:
+            visit = Visit.objects.filter(
+                source=Visit.Source.POS,
+                external_id=external_id,
+                location=self.location,
+            ).first()
+        if visit is None:
+            raise ApiError(
+                404, "visit_not_found", _("No visit with this id at this location.")
+            )
+        return visit
+
+
+EXTERNAL_ID = OpenApiParameter(
+    "external_id",
+    str,
+    OpenApiParameter.PATH,
+    description="The `external_id` the visit was recorded with.",
+)
+
+
+class VisitCancelView(_OwnVisitView):
+    serializer_class = s.PosCancelSerializer
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="pos_visit_cancel",
+        summary="Cancel a visit",
+        description=(
+            "For a visit recorded by mistake or that did not take place: it "
+            "leaves the member's stats, its points are taken back and the "
+            "points paid and vouchers used come back. Cancelling a cancelled "
+            "visit answers its state again. A refunded visit: 400 "
+            "`visit_not_paid`. Another location's visit: 404."
+        ),
+        parameters=[EXTERNAL_ID],
+        request=s.PosCancelSerializer,
+        responses={
+            200: s.PosVisitStateSerializer,
+            **error_responses(400, 401, 404, 429),
+        },
+    )
+    def post(self, request, external_id: str):
+        data = s.PosCancelSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        visit = member_services.visit_cancel(
+            visit=self.own_visit(external_id), reason=data.validated_data["reason"]
+        )
+        return Response(s.PosVisitStateSerializer(_state_data(visit)).data)
+
+
+class VisitRefundView(_OwnVisitView):
+    serializer_class = s.PosRefundSerializer
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="pos_visit_refund",
+        summary="Refund a visit, whole or some of its lines",
+        description=(
+            "Without `lines`: the whole visit (refunding it again answers its "
+            "state again; a cancelled visit is a 400 `visit_not_paid`). With "
+            "`lines` (`[{line: <visit line id>, quantity}]`) and `refund_id`: "
+            "those units only; the same `refund_id` again refunds once, with "
+            "other content it is a 409 `refund_key_conflict`. Another "
+            "location's visit: 404."
+        ),
+        parameters=[EXTERNAL_ID],
+        request=s.PosRefundSerializer,
+        responses={
+            200: s.PosVisitStateSerializer,
+            **error_responses(400, 401, 404, 409, 429),
+        },
+    )
+    def post(self, request, external_id: str):
+        data = s.PosRefundSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        data = data.validated_data
+        visit = self.own_visit(external_id)
+        if not data.get("lines"):
+            visit = member_services.visit_refund(visit=visit, reason=data["reason"])
+            return Response(s.PosVisitStateSerializer(_state_data(visit)).data)
+        by_id = {ln.pk: ln for ln in visit.lines.all()}
+        lines = []
+        for item in data["lines"]:
+            line = by_id.get(item["line"])
+            if line is None:
+                raise ValidationError(
+                    {
+                        "lines": ValidationError(
+                            _("Line #%(id)s is not a line of this visit.")
+                            % {"id": item["line"]},
+                            code="unknown_visit_line",
+                        )
+                    }
+                )
+            lines.append((line, item["quantity"]))
+        refund = member_services.visit_refund_partial(
+            visit=visit,
+            lines=lines,
+            # Refund ids are the POS system's: unique per location, not chain-wide.
+            key=f"pos:{self.location.pk}:{data['refund_id']}",
+            reason=data["reason"],
+        )
+        refund_body = {
+            "id": refund.pk,
+            "amount": refund.amount,
+            "lines": refund.lines,
+            "created_at": refund.created_at,
+        }
+        return Response(s.PosVisitStateSerializer(_state_data(visit, refund_body)).data)
