@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -65,6 +66,8 @@ setup = function(thread)
   thread:set("tid", next_id)
 end
 init = function(args)
+  -- the phase (warm-up, measured) keeps the two runs' booking ids apart
+  run = run .. "-" .. (args[1] or "x")
   thread_id = tid
   math.randomseed(os.time() + thread_id * 7919)
 end
@@ -127,6 +130,39 @@ def wait_up(url: str, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.3)
     sys.exit(f"gunicorn did not answer {url}")
+
+
+def probe(base: str, data: dict) -> None:
+    """One request per scenario before the load: a wrong body or key shows here."""
+    checks = [
+        (
+            "GET",
+            "/api/v1/me/points",
+            None,
+            {"Authorization": f"Bearer {data['tokens'][0]}"},
+        ),
+        (
+            "POST",
+            "/api/v1/pos/visits",
+            json.dumps(
+                {
+                    "member_id": data["members"][0],
+                    "external_id": f"probe-{time.time()}",
+                    "lines": [{"service": data["services"][0]}],
+                }
+            ).encode(),
+            {"X-Api-Key": data["key"], "Content-Type": "application/json"},
+        ),
+    ]
+    for method, path, body, headers in checks:
+        req = urllib.request.Request(
+            base + path, data=body, method=method, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+                print(f"probe {method} {path}: {resp.status}")
+        except urllib.error.HTTPError as exc:
+            sys.exit(f"probe {method} {path}: {exc.code} {exc.read()[:500]!r}")
 
 
 def parse_wrk(out: str) -> dict:
@@ -244,17 +280,24 @@ def main() -> None:
     results = {}
     try:
         wait_up(f"{base}/healthz")
+        if gunicorn.poll() is not None:
+            sys.exit(
+                f"gunicorn exited ({gunicorn.returncode}); is port {args.port} free?"
+            )
+        probe(base, data)
         for scenario in args.scenario:
             script = str(tmp / f"{scenario}.lua")
             wrk = ["wrk", "-t2", f"-c{args.connections}", "--latency", "-s", script]
             subprocess.run(
-                [*wrk, f"-d{args.warmup}s", base], capture_output=True, check=True
+                [*wrk, f"-d{args.warmup}s", base, "--", "warmup"],
+                capture_output=True,
+                check=True,
             )
             pids = children(gunicorn.pid)
             cpu0, load0 = cpu_seconds(pids), os.getloadavg()[0]
             started = time.monotonic()
             out = subprocess.run(
-                [*wrk, f"-d{args.seconds}s", base],
+                [*wrk, f"-d{args.seconds}s", base, "--", "measured"],
                 capture_output=True,
                 text=True,
                 check=True,

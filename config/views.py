@@ -64,6 +64,26 @@ def not_found(request, exception=None):
     return defaults.page_not_found(request, exception)
 
 
+def bad_request(request, exception=None):
+    """400 (e.g. a Host header not in ALLOWED_HOSTS): JSON under /api/."""
+    if _is_api(request):
+        from members.api.common import error_body
+
+        return JsonResponse(error_body("bad_request", _("Bad request.")), status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception=None):
+    """403 outside DRF (e.g. CSRF): JSON under /api/."""
+    if _is_api(request):
+        from members.api.common import error_body
+
+        return JsonResponse(
+            error_body("permission_denied", _("You may not do this.")), status=403
+        )
+    return defaults.permission_denied(request, exception)
+
+
 def server_error(request):
     """500: JSON under /api/ (a client parses it), Django's page elsewhere."""
     if _is_api(request):

@@ -20,6 +20,10 @@ echo "==> Points history of the demo members: balances, lots, tiers (idempotent)
 "$PY" manage.py points_backfill
 echo "==> Today's daily jobs: expire old points, review tiers, … (a re-run does nothing)"
 "$PY" manage.py run_daily_jobs
+echo "==> API access for the demo: a member to sign in as (fixed code), a POS key"
+eval "$("$PY" manage.py demo_api_access)"
+DEMO_APP_CODE=123456
+export OTP_TEST_NUMBERS="${OTP_TEST_NUMBERS:+$OTP_TEST_NUMBERS,}$DEMO_APP_PHONE:$DEMO_APP_CODE"
 
 pids=()
 cleanup() {
@@ -55,6 +59,9 @@ cat <<BANNER
   Log in as  manager / regulars   (program manager)
         or   admin / regulars     (superuser)   ·  frontdesk, analyst: same password
   Health:    http://$HOST:$PORT/healthz
+  API docs:  http://$HOST:$PORT/api/docs/
+    app sign-in:  phone $DEMO_APP_PHONE, code $DEMO_APP_CODE (a test number: no SMS)
+    POS key ($DEMO_POS_LOCATION):  $DEMO_POS_KEY
   Stop with Ctrl+C.
 
 BANNER

@@ -189,6 +189,15 @@ def test_prod_refuses_to_start_without_allowed_hosts(run):
     assert "ALLOWED_HOSTS" in done.stderr
 
 
+# How a production deployment sends SMS and push: a signed webhook.
+MESSAGES = {
+    "MESSAGE_BACKEND_SMS": "members.messaging.backends.WebhookBackend",
+    "MESSAGE_BACKEND_PUSH": "members.messaging.backends.WebhookBackend",
+    "MESSAGE_WEBHOOK_URL": "https://sms-gateway.example.com/hook",
+    "MESSAGE_WEBHOOK_SECRET": "a-long-random-secret",
+}
+
+
 @pytest.mark.parametrize("preload", ["false", "true"], ids=["no-preload", "preload"])
 def test_prod_passes_the_deploy_checklist(run, preload):
     done = run(
@@ -198,11 +207,43 @@ def test_prod_passes_the_deploy_checklist(run, preload):
         "--fail-level",
         "WARNING",
         **PROD,
+        **MESSAGES,
         SECRET_KEY=random_secret_key(),
         SECURE_HSTS_PRELOAD=preload,
     )
 
     assert done.returncode == 0, done.stderr + done.stdout
+
+
+def test_deploy_check_warns_while_sign_in_codes_go_to_the_log(run):
+    done = run(
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        **PROD,
+        SECRET_KEY=random_secret_key(),
+    )
+
+    assert done.returncode != 0
+    assert "regulars.W001" in done.stderr + done.stdout
+
+
+def test_deploy_check_warns_about_a_webhook_without_its_secret(run):
+    done = run(
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        **PROD,
+        **{**MESSAGES, "MESSAGE_WEBHOOK_SECRET": ""},
+        SECRET_KEY=random_secret_key(),
+    )
+
+    assert done.returncode != 0
+    assert "regulars.W002" in done.stderr + done.stdout
 
 
 def test_dev_settings_pass_the_system_checks(run):

@@ -229,7 +229,9 @@ REST_FRAMEWORK = {
         "otp_request": env.str("API_THROTTLE_OTP_REQUEST", default="5/hour"),
         "otp_verify": env.str("API_THROTTLE_OTP_VERIFY", default="20/min"),
     },
-    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=None),
+    # How many proxies sit in front of the app: 0 trusts only REMOTE_ADDR (a
+    # client cannot fake its IP with X-Forwarded-For); 1 behind one nginx.
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Regulars API",
@@ -292,9 +294,10 @@ MESSAGE_QUIET_HOURS = env.str("MESSAGE_QUIET_HOURS", default="21:00-09:00")
 # What a marketing message queued in quiet hours does: "defer" (sent when they
 # end) or "skip" (status skipped, reason quiet_hours). Transactional ones ignore them.
 MESSAGE_QUIET_HOURS_ACTION = env.str("MESSAGE_QUIET_HOURS_ACTION", default="defer")
-EMAIL_BACKEND = env.str(
-    "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
-)
+# EMAIL_URL: smtp+tls://user:password@host:587 (STARTTLS), smtp+ssl://…:465,
+# smtp://host:25;
+# the default prints emails to the console.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="Regulars <noreply@localhost>"
 )

@@ -126,14 +126,16 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         fields = _drf_fields(exc.detail)
         general = fields.pop("non_field_errors", None)
-        first = (general or next(iter(fields.values()), None) or [{}])[0]
-        response.data = error_body(
-            first.get("code", "invalid") if general else "invalid",
-            first.get("message", _("Invalid input."))
-            if general
-            else _("Some fields are not valid."),
-            fields or None,
-        )
+        errors = [e for errs in fields.values() for e in errs]
+        if general:
+            code, message = general[0]["code"], general[0]["message"]
+        elif len(errors) == 1:
+            # One thing wrong: its own code is the answer's code
+            # ("refund_id_required", "invalid_code"), so clients branch on it.
+            code, message = errors[0]["code"], errors[0]["message"]
+        else:
+            code, message = "invalid", _("Some fields are not valid.")
+        response.data = error_body(code, message, fields or None)
         return response
     code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
     if not isinstance(code, str):

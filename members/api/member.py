@@ -22,7 +22,7 @@ from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from members import access, otp, privacy
 from members.api import member_serializers as s
 from members.api.auth import MemberAPIView
-from members.api.common import error_body, error_responses
+from members.api.common import AnonThrottle, error_body, error_responses
 from members.cards import member_card_code
 from members.models import Member, Visit, VisitLine
 from members.qr import qr_png, qr_svg, qr_svg_document
@@ -121,7 +121,7 @@ def _profile(member: Member) -> dict:
 class OtpRequestView(GenericAPIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [OtpRequestIpThrottle, OtpRequestPhoneThrottle]
+    throttle_classes = [AnonThrottle, OtpRequestIpThrottle, OtpRequestPhoneThrottle]
     serializer_class = s.OtpRequestSerializer
 
     @extend_schema(
@@ -164,7 +164,7 @@ class OtpRequestView(GenericAPIView):
 class OtpVerifyView(GenericAPIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [OtpVerifyThrottle]
+    throttle_classes = [AnonThrottle, OtpVerifyThrottle]
     serializer_class = s.OtpVerifySerializer
 
     @extend_schema(
@@ -329,6 +329,7 @@ class MeCardPngView(_CardImageView):
     @extend_schema(
         tags=ME,
         summary="My card's QR code (PNG)",
+        operation_id="me_card_qr_png",
         responses={
             (200, "image/png"): OpenApiTypes.BINARY,
             **error_responses(401, 429),
@@ -347,6 +348,7 @@ class MeCardSvgView(_CardImageView):
     @extend_schema(
         tags=ME,
         summary="My card's QR code (SVG)",
+        operation_id="me_card_qr_svg",
         responses={
             (200, "image/svg+xml"): OpenApiTypes.BINARY,
             **error_responses(401, 429),

@@ -45,6 +45,30 @@ def _renamed(exc: ValidationError) -> ValidationError:
     )
 
 
+def _refund_error(exc: ValidationError) -> Exception:
+    """The refund service speaks of its internal ``key``; the POS sent a
+    ``refund_id``. Say it in the POS's terms, without the internal key."""
+    codes = {
+        e.code for errors in getattr(exc, "error_dict", {}).values() for e in errors
+    }
+    if "refund_key_conflict" in codes:
+        message = _("This refund_id was already used for other lines of a visit.")
+        return ApiError(
+            409,
+            "refund_key_conflict",
+            message,
+            {"refund_id": [{"code": "refund_key_conflict", "message": message}]},
+        )
+    if hasattr(exc, "error_dict") and "key" in exc.error_dict:
+        return ValidationError(
+            {
+                ("refund_id" if name == "key" else name): errors
+                for name, errors in exc.error_dict.items()
+            }
+        )
+    return exc
+
+
 def _member_not_found() -> ApiError:
     return ApiError(404, "member_not_found", _("No member found."))
 
@@ -266,7 +290,7 @@ def quote_data(quote) -> dict:
 
 CHECKOUT_ERRORS = (
     "Errors: `member_required`, `invalid_phone`, `member_not_found` (404), "
-    "`member_not_active`, `unknown_service`, `invalid_quantity`, "
+    "`member_not_active`, `unknown_service`, "
     "`voucher_not_found` (unknown or another member's), `voucher_not_active` "
     "(used or cancelled), `voucher_expired`, `voucher_duplicate`, "
     "`voucher_service_missing`, `voucher_not_applicable`, "
@@ -561,13 +585,17 @@ class VisitRefundView(_OwnVisitView):
                     }
                 )
             lines.append((line, item["quantity"]))
-        refund = member_services.visit_refund_partial(
-            visit=visit,
-            lines=lines,
-            # Refund ids are the POS system's: unique per location, not chain-wide.
-            key=f"pos:{self.location.pk}:{data['refund_id']}",
-            reason=data["reason"],
-        )
+        try:
+            refund = member_services.visit_refund_partial(
+                visit=visit,
+                lines=lines,
+                # Refund ids are the POS system's: unique per location, not
+                # chain-wide.
+                key=f"pos:{self.location.pk}:{data['refund_id']}",
+                reason=data["reason"],
+            )
+        except ValidationError as exc:
+            raise _refund_error(exc) from exc
         refund_body = {
             "id": refund.pk,
             "amount": refund.amount,

@@ -120,7 +120,7 @@ class PosMemberSerializer(serializers.Serializer):
 
 
 class PosMemberExistsSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text=_("member_exists"))
+    code = serializers.CharField(help_text="member_exists")
     message = serializers.CharField()
     member_id = serializers.IntegerField()
 

@@ -595,7 +595,11 @@ def test_a_refund_id_reused_for_other_lines_is_a_409(pos, regular, two_line_visi
     )
 
     assert response.status_code == 409
-    assert response.json()["code"] == "refund_key_conflict"
+    body = response.json()
+    assert body["code"] == "refund_key_conflict"
+    # In the POS's terms: its refund_id, never our internal key.
+    assert body["fields"]["refund_id"][0]["code"] == "refund_key_conflict"
+    assert "pos:" not in body["message"]
 
 
 @needs_partial_refunds
@@ -646,3 +650,16 @@ def test_benefit_rows_match_the_answer(pos, regular):
     assert [(b.kind, f"{b.amount:.2f}") for b in rows] == [
         (b["kind"], b["amount"]) for b in body["benefits"]
     ]
+
+
+def test_a_request_with_several_wrong_fields_answers_the_generic_invalid(pos_api):
+    pos = pos_api(LocationFactory())
+
+    response = pos.post(
+        "/api/v1/pos/visits", {"lines": "none", "points_to_use": -1}, format="json"
+    )
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert len(body["fields"]) >= 2
