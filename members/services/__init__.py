@@ -1,0 +1,73 @@
+"""Writes for members and visits. Admin, API, tasks and commands call these.
+
+Every service that touches a member's visits runs in one transaction with the
+member row locked (``select_for_update``), so a retried booking, a cancel racing
+a refund or two front-desk clicks cannot double-count the cached stats.
+
+Lock order, everywhere: the member row first, then the visit; the visit
+reactions (``visit_flow``) lock the wallet after that.
+
+- ``members`` — enrolment, profile changes, consents (``member_register``,
+  ``member_update``, ``phone_normalize``);
+- ``visits`` — record, cancel and refund a whole visit, price lines, repair
+  the cached stats (``visit_record``, ``visit_cancel``, ``visit_refund``,
+  ``price_lines``, ``member_stats_reconcile``);
+- ``refunds`` — partial refunds (``visit_refund_partial``);
+- ``common`` — ``_field_error``, shared by all three.
+
+Callers import from here (``from members import services``); the modules
+import each other directly, never through this package.
+"""
+
+from members.services.common import _field_error as _field_error
+from members.services.members import (
+    CONSENT_CHANNELS,
+    member_register,
+    member_update,
+    phone_normalize,
+)
+from members.services.members import _consent_set as _consent_set
+from members.services.members import _member_validate as _member_validate
+from members.services.members import _phone_taken as _phone_taken
+from members.services.refunds import REFUND_KEY_MAX, visit_refund_partial
+from members.services.refunds import _refund_amount as _refund_amount
+from members.services.refunds import _refund_lines_check as _refund_lines_check
+from members.services.refunds import (
+    _refund_same_or_conflict as _refund_same_or_conflict,
+)
+from members.services.visits import (
+    MAX_LINE_QUANTITY,
+    PAID_AT_CLOCK_SKEW,
+    VisitLineInput,
+    VisitRecordResult,
+    member_stats_reconcile,
+    price_lines,
+    visit_cancel,
+    visit_record,
+    visit_refund,
+)
+from members.services.visits import _lines_price as _lines_price
+from members.services.visits import _money_field as _money_field
+from members.services.visits import _visit_fingerprint as _visit_fingerprint
+from members.services.visits import _visit_reverse as _visit_reverse
+from members.services.visits import (
+    _visit_same_or_conflict as _visit_same_or_conflict,
+)
+
+__all__ = [
+    "CONSENT_CHANNELS",
+    "MAX_LINE_QUANTITY",
+    "PAID_AT_CLOCK_SKEW",
+    "REFUND_KEY_MAX",
+    "VisitLineInput",
+    "VisitRecordResult",
+    "member_register",
+    "member_stats_reconcile",
+    "member_update",
+    "phone_normalize",
+    "price_lines",
+    "visit_cancel",
+    "visit_record",
+    "visit_refund",
+    "visit_refund_partial",
+]

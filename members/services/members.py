@@ -1,0 +1,145 @@
+"""Writes for members: enrolment, profile changes and consents."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from phonenumber_field.phonenumber import PhoneNumber, to_python
+
+from members.models import Location, Member
+from members.services.common import _field_error
+
+CONSENT_CHANNELS = ("sms", "email", "push")
+
+
+def phone_normalize(raw: str | PhoneNumber) -> str:
+    """Return ``raw`` in E.164 ("+79161234567") or raise ``ValidationError``.
+
+    Numbers without a country code are read in PHONENUMBER_DEFAULT_REGION, so a
+    front desk in Moscow may type "8 916 123-45-67".
+    """
+    if not isinstance(raw, PhoneNumber) and re.search(r"[^\W\d_]", str(raw)):
+        # libphonenumber reads letters as keypad digits ("8459XGTCS4" would
+        # become a valid number): a phone typed with letters is a typo.
+        raise _field_error(
+            "phone",
+            _("Enter a valid phone number, e.g. +7 916 123-45-67."),
+            "invalid_phone",
+        )
+    number = raw if isinstance(raw, PhoneNumber) else to_python(str(raw).strip())
+    if not isinstance(number, PhoneNumber) or not number.is_valid():
+        raise _field_error(
+            "phone",
+            _("Enter a valid phone number, e.g. +7 916 123-45-67."),
+            "invalid_phone",
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@transaction.atomic
+def member_register(
+    *,
+    phone: str,
+    first_name: str,
+    last_name: str = "",
+    email: str = "",
+    birthday: date | None = None,
+    registration_location: Location | None = None,
+    preferences: str = "",
+    consents: dict[str, bool] | None = None,
+    registered_at: datetime | None = None,
+) -> Member:
+    """Enrol a new member. A phone belongs to one member only."""
+    now = timezone.now()
+    member = Member(
+        phone=phone_normalize(phone),
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        email=email.strip().lower(),
+        birthday=birthday,
+        registration_location=registration_location,
+        preferences=preferences,
+        registered_at=registered_at or now,
+    )
+    for channel, granted in (consents or {}).items():
+        _consent_set(member, channel, granted, now)
+    _member_validate(member)
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError as exc:  # a concurrent registration won the race
+        raise _phone_taken() from exc
+    return member
+
+
+@transaction.atomic
+def member_update(*, member: Member, **fields) -> Member:
+    """Change a member's profile. ``consents`` ({channel: bool}) stamps changes.
+
+    Visit stats are not editable here: they follow from the visits.
+    """
+    editable = {
+        "phone",
+        "first_name",
+        "last_name",
+        "email",
+        "birthday",
+        "language",
+        "registered_at",
+        "registration_location",
+        "preferences",
+        "status",
+    }
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    now = timezone.now()
+    for name, value in fields.items():
+        if name == "consents":
+            for channel, granted in value.items():
+                _consent_set(member, channel, granted, now)
+        elif name in editable:
+            if name == "phone":
+                value = phone_normalize(value)
+            elif name == "email":
+                value = value.strip().lower()
+            setattr(member, name, value)
+        else:
+            raise ValueError(f"member_update cannot change {name!r}")
+    _member_validate(member)
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError as exc:
+        raise _phone_taken() from exc
+    return member
+
+
+def _consent_set(member: Member, channel: str, granted: bool, now: datetime) -> None:
+    if channel not in CONSENT_CHANNELS:
+        raise _field_error(
+            "consents",
+            _("Unknown consent channel “%(channel)s”.") % {"channel": channel},
+            "invalid_consent_channel",
+        )
+    if getattr(member, f"consent_{channel}") != bool(granted) or member.pk is None:
+        setattr(member, f"consent_{channel}", bool(granted))
+        setattr(member, f"consent_{channel}_at", now)
+
+
+def _member_validate(member: Member) -> None:
+    # A first name may be blank: signing up in the app asks for the phone only.
+    # The front desk's forms (admin, POS) ask for one.
+    if Member.objects.filter(phone=member.phone).exclude(pk=member.pk).exists():
+        raise _phone_taken()
+    member.full_clean(exclude=["phone"], validate_unique=False)
+
+
+def _phone_taken() -> ValidationError:
+    return _field_error(
+        "phone", _("A member with this phone number already exists."), "phone_taken"
+    )

@@ -1,0 +1,303 @@
+"""Writes for visits: record, cancel and refund a whole visit; the cached stats.
+
+Lock order: the member row first, always (then the visit; then the visit
+reactions lock the wallet).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest, Least, Round
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members import selectors, visit_flow
+from members.models import Location, Member, Service, Visit, VisitLine
+from members.money import money
+from members.services.common import _field_error
+
+MAX_LINE_QUANTITY = 100
+# A visit may be stamped a little in the future: tills and servers disagree.
+PAID_AT_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class VisitLineInput:
+    """A line as a caller sends it; ``price`` defaults to the service's base price."""
+
+    service: Service | int
+    quantity: int = 1
+    price: Decimal | str | int | None = None
+
+
+@dataclass(frozen=True)
+class VisitRecordResult:
+    visit: Visit
+    created: bool  # False when an identical booking had already been recorded
+
+
+@transaction.atomic
+def visit_record(
+    *,
+    member: Member,
+    location: Location,
+    lines: list[VisitLineInput],
+    paid_at: datetime | None = None,
+    amount_paid: Decimal | str | int | None = None,
+    source: str = Visit.Source.ADMIN,
+    external_id: str = "",
+    recorded_by=None,
+    note: str = "",
+    context: dict | None = None,
+) -> VisitRecordResult:
+    """Record a paid visit and add it to the member's cached stats.
+
+    Idempotent by ``(source, external_id)``: the same booking sent again returns
+    the visit recorded the first time; the same id with other content is refused
+    (``external_id_conflict``). Bad input raises ``ValidationError`` and writes
+    nothing. A new visit is handed to the visit flow (points, tiers…) in this
+    transaction; ``context`` goes with it (the checkout passes its quote).
+    """
+    paid_at = paid_at or timezone.now()
+    external_id = (external_id or "").strip()
+    if source not in Visit.Source.values:
+        raise _field_error("source", _("Unknown visit source."), "invalid_source")
+    if paid_at > timezone.now() + PAID_AT_CLOCK_SKEW:
+        raise _field_error(
+            "paid_at", _("A visit cannot be paid in the future."), "paid_at_in_future"
+        )
+    if not location.is_active:
+        raise _field_error(
+            "location", _("This location is closed."), "location_inactive"
+        )
+    priced = _lines_price(lines)
+    total = money(sum((price * qty for _s, price, qty in priced), Decimal("0")))
+    paid = total if amount_paid is None else _money_field(amount_paid, "amount_paid")
+    if paid > total:
+        raise _field_error(
+            "amount_paid",
+            _("The amount paid cannot exceed the visit total."),
+            "amount_paid_exceeds_total",
+        )
+    fingerprint = _visit_fingerprint(member.pk, location.pk, paid_at, priced, paid)
+
+    # Lock order: the member row first, always, so concurrent writers for one
+    # member queue up instead of deadlocking.
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.status != Member.Status.ACTIVE:
+        raise _field_error(
+            "member",
+            _("Only active members can record visits (status: %(status)s).")
+            % {"status": member.get_status_display()},
+            "member_not_active",
+        )
+    if external_id:
+        existing = selectors.visit_by_external_id(
+            source=source, external_id=external_id
+        )
+        if existing is not None:
+            return VisitRecordResult(
+                _visit_same_or_conflict(existing, fingerprint), False
+            )
+
+    visit = Visit(
+        member=member,
+        location=location,
+        source=source,
+        external_id=external_id,
+        fingerprint=fingerprint,
+        total=total,
+        amount_paid=paid,
+        paid_at=paid_at,
+        recorded_by=recorded_by,
+        note=note,
+    )
+    try:
+        with transaction.atomic():
+            visit.save()
+    except IntegrityError:
+        # Another member's request carried the same external id and won: the
+        # member lock does not serialise those, the unique constraint does.
+        existing = selectors.visit_by_external_id(
+            source=source, external_id=external_id
+        )
+        if existing is None:
+            raise
+        return VisitRecordResult(_visit_same_or_conflict(existing, fingerprint), False)
+    VisitLine.objects.bulk_create(
+        VisitLine(visit=visit, service=service, price=price, quantity=qty)
+        for service, price, qty in priced
+    )
+    Member.objects.filter(pk=member.pk).update(
+        visits_count=F("visits_count") + 1,
+        # Rounded in SQL: SQLite keeps decimals as binary floats, and unrounded
+        # sums drift (0.10 + 0.70 - 0.70 - 0.10 < 0 breaks the CHECK).
+        total_spent=Round(F("total_spent") + paid, 2),
+        first_visit_at=Least(
+            Coalesce(F("first_visit_at"), Value(paid_at)), Value(paid_at)
+        ),
+        last_visit_at=Greatest(
+            Coalesce(F("last_visit_at"), Value(paid_at)), Value(paid_at)
+        ),
+    )
+    visit_flow.visit_recorded(
+        visit_flow.VisitRecorded(visit=visit, actor=recorded_by, context=context or {})
+    )
+    return VisitRecordResult(visit, True)
+
+
+@transaction.atomic
+def visit_cancel(*, visit: Visit, reason: str = "", actor=None) -> Visit:
+    """Cancel a paid visit recorded by mistake or not taken place.
+
+    Takes it out of the member's stats. Cancelling a cancelled visit does nothing.
+    """
+    return _visit_reverse(
+        visit=visit, to=Visit.Status.CANCELLED, reason=reason, actor=actor
+    )
+
+
+@transaction.atomic
+def visit_refund(*, visit: Visit, reason: str = "", actor=None) -> Visit:
+    """Refund a paid visit: the money went back, so the visit no longer counts.
+
+    Refunding a refunded visit does nothing.
+    """
+    return _visit_reverse(
+        visit=visit, to=Visit.Status.REFUNDED, reason=reason, actor=actor
+    )
+
+
+def _visit_reverse(*, visit: Visit, to: str, reason: str, actor) -> Visit:
+    Member.objects.select_for_update().filter(pk=visit.member_id).get()
+    visit = Visit.objects.select_for_update().get(pk=visit.pk)
+    if visit.status == to:
+        return visit
+    if visit.status != Visit.Status.PAID:
+        raise ValidationError(
+            _("Visit #%(id)s is not paid (status: %(status)s).")
+            % {"id": visit.pk, "status": visit.get_status_display()},
+            code="visit_not_paid",
+        )
+    visit.status = to
+    visit.status_reason = reason.strip()[:255]
+    visit.status_changed_at = timezone.now()
+    visit.status_changed_by = actor
+    visit.save(
+        update_fields=[
+            "status",
+            "status_reason",
+            "status_changed_at",
+            "status_changed_by",
+        ]
+    )
+    first, last = selectors.member_paid_visit_bounds(member_id=visit.member_id)
+    Member.objects.filter(pk=visit.member_id).update(
+        visits_count=F("visits_count") - 1,
+        # Partial refunds already took their money out of the total.
+        total_spent=Round(
+            F("total_spent") - (visit.amount_paid - visit.amount_refunded), 2
+        ),
+        first_visit_at=first,
+        last_visit_at=last,
+    )
+    visit_flow.visit_reversed(visit_flow.VisitReversed(visit=visit, actor=actor))
+    return visit
+
+
+def member_stats_reconcile() -> int:
+    """Repair the cached visit stats of every member whose cache drifted.
+
+    One UPDATE over the members that differ from their paid visits; a second
+    run finds nothing to do. Returns how many members were repaired.
+    """
+    return selectors.members_with_stale_stats().update(
+        **selectors.member_stats_expressions()
+    )
+
+
+def price_lines(lines: list[VisitLineInput]) -> list[tuple[Service, Decimal, int]]:
+    """Validate lines and price them: (service, unit price, quantity) each."""
+    return _lines_price(lines)
+
+
+def _lines_price(lines: list[VisitLineInput]) -> list[tuple[Service, Decimal, int]]:
+    if not lines:
+        raise _field_error(
+            "lines", _("A visit needs at least one service."), "no_lines"
+        )
+    ids = {ln.service if isinstance(ln.service, int) else ln.service.pk for ln in lines}
+    services = Service.objects.in_bulk(ids)
+    priced = []
+    for line in lines:
+        service_id = line.service if isinstance(line.service, int) else line.service.pk
+        service = services.get(service_id)
+        if service is None:
+            raise _field_error(
+                "lines",
+                _("Unknown service #%(id)s.") % {"id": service_id},
+                "unknown_service",
+            )
+        if (
+            not isinstance(line.quantity, int)
+            or not 1 <= line.quantity <= MAX_LINE_QUANTITY
+        ):
+            raise _field_error(
+                "lines",
+                _("Quantity must be a whole number from 1 to %(max)s.")
+                % {"max": MAX_LINE_QUANTITY},
+                "invalid_quantity",
+            )
+        price = (
+            service.base_price
+            if line.price is None
+            else _money_field(line.price, "lines")
+        )
+        priced.append((service, price, line.quantity))
+    return priced
+
+
+def _money_field(value, field: str) -> Decimal:
+    try:
+        amount = money(value)
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise _field_error(
+            field,
+            _("“%(value)s” is not an amount of money.") % {"value": value},
+            "invalid_amount",
+        ) from exc
+    if not amount.is_finite() or amount < 0:
+        raise _field_error(field, _("An amount cannot be negative."), "negative_amount")
+    if amount >= Decimal("1e10"):
+        raise _field_error(field, _("The amount is too large."), "amount_too_large")
+    return amount
+
+
+def _visit_fingerprint(member_id, location_id, paid_at, priced, paid) -> str:
+    payload = {
+        "member": member_id,
+        "location": location_id,
+        "paid_at": paid_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "amount_paid": str(paid),
+        "lines": sorted([s.pk, str(p), q] for s, p, q in priced),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _visit_same_or_conflict(existing: Visit, fingerprint: str) -> Visit:
+    if existing.fingerprint != fingerprint:
+        raise _field_error(
+            "external_id",
+            _("Booking “%(id)s” was already recorded with different content.")
+            % {"id": existing.external_id},
+            "external_id_conflict",
+        )
+    return existing
