@@ -36,12 +36,12 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 FIELD_NAMES = {"points": "points_to_use"}
 
 
-def _renamed(exc: ValidationError) -> ValidationError:
+def _renamed(exc: ValidationError, names: dict = FIELD_NAMES) -> ValidationError:
     """A service's ValidationError with its fields named as in the request."""
     if not hasattr(exc, "error_dict"):
         return exc
     return ValidationError(
-        {FIELD_NAMES.get(name, name): errors for name, errors in exc.error_dict.items()}
+        {names.get(name, name): errors for name, errors in exc.error_dict.items()}
     )
 
 
@@ -59,14 +59,7 @@ def _refund_error(exc: ValidationError) -> Exception:
             message,
             {"refund_id": [{"code": "refund_key_conflict", "message": message}]},
         )
-    if hasattr(exc, "error_dict") and "key" in exc.error_dict:
-        return ValidationError(
-            {
-                ("refund_id" if name == "key" else name): errors
-                for name, errors in exc.error_dict.items()
-            }
-        )
-    return exc
+    return _renamed(exc, {"key": "refund_id"})
 
 
 def _member_not_found() -> ApiError:
@@ -298,7 +291,19 @@ CHECKOUT_ERRORS = (
 )
 
 
-class QuoteView(PosAPIView):
+class _CheckoutView(PosAPIView):
+    def checkout_args(self, data: dict) -> dict:
+        """What a quote and a recorded visit share: who, where, what, how paid."""
+        return {
+            "member": checkout_member(data),
+            "location": self.location,
+            "lines": checkout_lines(data["lines"]),
+            "voucher_codes": data["voucher_codes"],
+            "points_to_use": data["points_to_use"],
+        }
+
+
+class QuoteView(_CheckoutView):
     serializer_class = s.PosCheckoutSerializer
 
     @extend_schema(
@@ -318,15 +323,8 @@ class QuoteView(PosAPIView):
         data = s.PosCheckoutSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         data = data.validated_data
-        member = checkout_member(data)
         try:
-            quote = checkout_quote(
-                member=member,
-                location=self.location,
-                lines=checkout_lines(data["lines"]),
-                voucher_codes=data["voucher_codes"],
-                points_to_use=data["points_to_use"],
-            )
+            quote = checkout_quote(**self.checkout_args(data))
         except ValidationError as exc:
             raise _renamed(exc) from exc
         return Response(s.PosQuoteSerializer(quote_data(quote)).data)
@@ -389,7 +387,7 @@ def _same_extras(outcome: selectors.VisitOutcome, data: dict) -> bool:
     )
 
 
-class VisitRecordView(PosAPIView):
+class VisitRecordView(_CheckoutView):
     serializer_class = s.PosVisitInSerializer
 
     @extend_schema(
@@ -424,14 +422,9 @@ class VisitRecordView(PosAPIView):
         data = s.PosVisitInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         data = data.validated_data
-        member = checkout_member(data)
         try:
             result = checkout_commit(
-                member=member,
-                location=self.location,
-                lines=checkout_lines(data["lines"]),
-                voucher_codes=data["voucher_codes"],
-                points_to_use=data["points_to_use"],
+                **self.checkout_args(data),
                 external_id=data["external_id"],
                 source=Visit.Source.POS,
                 paid_at=data.get("paid_at"),
@@ -458,7 +451,10 @@ class VisitRecordView(PosAPIView):
             "points_earned": outcome.points_earned,
             "points_used": outcome.points_used,
             "tier_upgraded_to": outcome.tier_upgraded_to,
-            "member": {"id": member.pk, "points_balance": outcome.balance_after},
+            "member": {
+                "id": result.visit.member_id,
+                "points_balance": outcome.balance_after,
+            },
         }
         response = Response(
             s.PosVisitRecordedSerializer(body).data, status=status.HTTP_201_CREATED
