@@ -14,18 +14,11 @@ from django.utils.translation import gettext_lazy as _
 from members.models.core import Location, Member
 
 
-class MemberToken(models.Model):
-    """A bearer token of the mobile app, issued by phone sign-in."""
+class _Credential(models.Model):
+    """What a member token and a POS key share: a hashed secret, its use, revocation."""
 
-    member = models.ForeignKey(
-        Member,
-        on_delete=models.CASCADE,
-        related_name="tokens",
-        verbose_name=_("member"),
-    )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(_("prefix"), max_length=12, editable=False)
-    device = models.CharField(_("device"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
@@ -37,6 +30,25 @@ class MemberToken(models.Model):
         related_name="+",
         verbose_name=_("revoked by"),
     )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class MemberToken(_Credential):
+    """A bearer token of the mobile app, issued by phone sign-in."""
+
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.CASCADE,
+        related_name="tokens",
+        verbose_name=_("member"),
+    )
+    device = models.CharField(_("device"), max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -49,12 +61,8 @@ class MemberToken(models.Model):
     def __str__(self) -> str:
         return f"{self.prefix}…"
 
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
 
-
-class ApiKey(models.Model):
+class ApiKey(_Credential):
     """A booking/POS system's key: it acts for one location only."""
 
     location = models.ForeignKey(
@@ -64,9 +72,6 @@ class ApiKey(models.Model):
         verbose_name=_("location"),
     )
     name = models.CharField(_("name"), max_length=120, blank=True)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    prefix = models.CharField(_("prefix"), max_length=12, editable=False)
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -74,16 +79,6 @@ class ApiKey(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("created by"),
-    )
-    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
-    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("revoked by"),
     )
 
     class Meta:
@@ -93,10 +88,6 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.location} · {self.prefix}…"
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
 
 
 class OtpChallenge(models.Model):
