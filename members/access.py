@@ -31,14 +31,21 @@ def _secret_new(prefix: str) -> str:
 
 
 @transaction.atomic
-def token_issue(*, member: Member, device: str = "") -> tuple[MemberToken, str]:
-    """A new bearer token for ``member``: (the row, the token shown once)."""
+def token_issue(
+    *, member: Member, device: str = "", device_id: str = "", ip: str | None = None
+) -> tuple[MemberToken, str]:
+    """A new bearer token for ``member``: (the row, the token shown once).
+
+    ``device_id`` and ``ip`` say where the sign-in came from (fraud checks).
+    """
     raw = _secret_new(TOKEN_PREFIX)
     token = MemberToken.objects.create(
         member=member,
         key_hash=secret_hash(raw),
         prefix=raw[: len(TOKEN_PREFIX) + 6],
         device=device[:200],
+        device_id=(device_id or "").strip()[:128],
+        ip=ip or None,
     )
     return token, raw
 

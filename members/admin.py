@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from members import services
+from members import member_flow, services
 from members.admin_filters import BirthdayMonthFilter, LastVisitFilter
 from members.forms import VisitLineFormSet, VisitRecordForm
 from members.models import (
@@ -35,6 +35,23 @@ from members.models import (
     VisitLine,
     VisitRefund,
 )
+
+
+class MemberAddForm(forms.ModelForm):
+    """The admin's enrolment form: the fields of a member plus a friend's code."""
+
+    referral_code = forms.CharField(
+        label=_("referral code"),
+        max_length=32,
+        required=False,
+        help_text=_("The code of the friend who sent the client, if any."),
+    )
+
+    def clean_referral_code(self):
+        code = self.cleaned_data["referral_code"].strip()
+        if code:
+            member_flow.referral_code_check(code)  # a ValidationError shows here
+        return code
 
 
 class LargeTablePaginator(Paginator):
@@ -315,7 +332,19 @@ class MemberAdmin(admin.ModelAdmin):
             return queryset.filter(phone__contains=digits), False
         return super().get_search_results(request, queryset, search_term)
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            fieldsets = [*fieldsets]
+            fieldsets[1] = (
+                fieldsets[1][0],
+                {"fields": [*fieldsets[1][1]["fields"], "referral_code"]},
+            )
+        return fieldsets
+
     def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = MemberAddForm
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is None and "first_name" in form.base_fields:
             # Members who sign up in the app may have no name yet; the front
@@ -336,9 +365,13 @@ class MemberAdmin(admin.ModelAdmin):
             saved = services.member_update(member=obj, **data)
         else:
             data.pop("status", None)
+            data.pop("referral_code", None)
             saved = services.member_register(
                 phone=form.cleaned_data["phone"],
                 first_name=form.cleaned_data["first_name"],
+                referral_code=form.cleaned_data.get("referral_code", ""),
+                channel=member_flow.Channel.ADMIN,
+                actor=request.user,
                 **{k: v for k, v in data.items() if k not in ("phone", "first_name")},
                 consents={
                     channel: form.cleaned_data[f"consent_{channel}"]

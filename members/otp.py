@@ -32,7 +32,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members import access
+from members import access, member_flow
 from members.messaging.services import message_send
 from members.models import Member, MemberToken, Message, OtpChallenge, OtpGuard
 from members.services import member_register, phone_normalize
@@ -77,6 +77,9 @@ class OtpVerifyResult:
     token: MemberToken
     raw_token: str  # shown once
     created: bool  # a new member signed up
+    # What the apps above did with a referral code ({} without one): the
+    # referrals app says registered / held / rejected / invalid_code.
+    referral: dict | None = None
 
 
 def code_hash(phone: str, code: str) -> str:
@@ -227,15 +230,22 @@ def _request_limits_check(*, phone: str, ip: str | None, now: datetime) -> None:
 
 
 def otp_verify(
-    *, phone: str, code: str, referral_code: str = "", device: str = ""
+    *,
+    phone: str,
+    code: str,
+    referral_code: str = "",
+    device: str = "",
+    device_id: str = "",
+    ip: str | None = None,
 ) -> OtpVerifyResult:
     """Check a sign-in code; on success sign the member in (or up).
 
     A wrong code is counted on the code and on the phone's guard, and that
     count is committed even though the request fails (the refusal is raised
     after the transaction). The right code is used once; the member with the
-    phone is signed in, or a new member is enrolled (``referral_code`` stored
-    for the referrals work). Raises ``OtpRefused``.
+    phone is signed in, or a new member is enrolled; a ``referral_code`` is
+    handed to the apps above (``member_flow``), which never refuse a sign-in
+    for it: they report what they did in ``referral``. Raises ``OtpRefused``.
     """
     phone = phone_normalize(phone)
     code = "".join((code or "").split())
@@ -245,7 +255,13 @@ def otp_verify(
         refusal = _code_check(guard=guard, phone=phone, code=code, now=now)
         if refusal is None:
             # Raises member_blocked: the code stays unused (rolled back).
-            result = _sign_in(phone=phone, referral_code=referral_code, device=device)
+            result = _sign_in(
+                phone=phone,
+                referral_code=referral_code,
+                device=device,
+                device_id=device_id,
+                ip=_ip_or_none(ip),
+            )
     if refusal is not None:
         raise refusal
     return result
@@ -303,28 +319,53 @@ def _code_check(
     )
 
 
-def _sign_in(*, phone: str, referral_code: str, device: str) -> OtpVerifyResult:
+def _sign_in(
+    *, phone: str, referral_code: str, device: str, device_id: str, ip: str | None
+) -> OtpVerifyResult:
     member = Member.objects.filter(phone=phone).first()
     created = False
+    outcome: dict = {}
+    referral_code = (referral_code or "").strip()[:32]
+    device_id = (device_id or "").strip()[:128]
     if member is None:
         try:
-            member = member_register(phone=phone, first_name="")
+            member = member_register(
+                phone=phone,
+                first_name="",
+                referral_code=referral_code,
+                channel=member_flow.Channel.APP,
+                device_id=device_id,
+                ip=ip,
+                outcome=outcome,
+            )
             created = True
         except ValidationError as exc:
             # Registered at a till a moment ago: the phone is taken, sign in.
             member = Member.objects.filter(phone=phone).first()
             if member is None:
                 raise exc from None
-        referral_code = referral_code.strip()[:32]
-        if created and referral_code:
-            Member.objects.filter(pk=member.pk).update(
-                signup_referral_code=referral_code
-            )
-            member.signup_referral_code = referral_code
     if member.status != Member.Status.ACTIVE:
         raise OtpRefused(
             "member_blocked",
             _("This account is blocked. Please contact the salon."),
         )
-    token, raw = access.token_issue(member=member, device=device)
-    return OtpVerifyResult(member=member, token=token, raw_token=raw, created=created)
+    if not created:
+        member_flow.member_signed_in(
+            member_flow.MemberSignedIn(
+                member=member,
+                referral_code=referral_code,
+                device_id=device_id,
+                ip=ip,
+                outcome=outcome,
+            )
+        )
+    token, raw = access.token_issue(
+        member=member, device=device, device_id=device_id, ip=ip
+    )
+    return OtpVerifyResult(
+        member=member,
+        token=token,
+        raw_token=raw,
+        created=created,
+        referral=outcome.get("referral"),
+    )

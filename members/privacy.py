@@ -10,8 +10,6 @@ only genuinely new clients count) without being readable.
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -23,7 +21,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from phonenumber_field.phonenumber import PhoneNumber
 
-from members import access
+from members import access, member_flow
+from members.hashing import e164_hash
 from members.models import (
     Member,
     MemberToken,
@@ -54,9 +53,7 @@ def phone_hash(phone: str | PhoneNumber) -> str:
         e164 = phone_normalize(phone)
     except ValidationError:
         e164 = str(phone)
-    return hmac.new(
-        settings.PHONE_HASH_SALT.encode(), e164.encode(), hashlib.sha256
-    ).hexdigest()
+    return e164_hash(e164)
 
 
 def phone_text(phone) -> str:
@@ -104,12 +101,14 @@ def member_erase(*, member: Member, actor=None) -> Member:
     member.save()
 
     access.tokens_revoke_for_member(member=member, actor=actor)
+    MemberToken.objects.filter(member=member).update(device="", device_id="", ip=None)
     # Messages to the phone before it became a member (its sign-in codes) too.
     Message.objects.filter(Q(member=member) | Q(recipient__in=recipients)).update(
         recipient="", subject="", body="", context={}
     )
     OtpChallenge.objects.filter(phone=phone).delete()
     OtpGuard.objects.filter(phone=phone).delete()
+    member_flow.member_erased(member_flow.MemberErased(member=member, actor=actor))
     return member
 
 

@@ -172,8 +172,9 @@ class OtpVerifyView(GenericAPIView):
         summary="Sign in (or sign up) with the code",
         description=(
             "Checks the code and returns a bearer token. A phone that is not a "
-            "member yet signs up (`created: true`); `referral_code` is kept "
-            "for new members only. Error codes: `otp_invalid` (400, with "
+            "member yet signs up (`created: true`). A `referral_code` counts "
+            "for new clients only and never blocks the sign-in: `referral` "
+            "says what became of it. Error codes: `otp_invalid` (400, with "
             "`attempts_left`), `otp_expired` (400), `invalid_phone`, "
             "`invalid_code` (400), `member_blocked` (403), `phone_locked` "
             "(429: too many wrong codes in a row, even the right code is "
@@ -190,6 +191,10 @@ class OtpVerifyView(GenericAPIView):
                     "member": s.ProfileSerializer(),
                     "created": serializers.BooleanField(
                         help_text="True when this sign-in enrolled a new member."
+                    ),
+                    "referral": s.SignInReferralSerializer(
+                        allow_null=True,
+                        help_text="What became of `referral_code`; null without one.",
                     ),
                 },
             ),
@@ -208,6 +213,8 @@ class OtpVerifyView(GenericAPIView):
                 code=data["code"],
                 referral_code=data["referral_code"],
                 device=data["device"],
+                device_id=data["device_id"],
+                ip=client_ip(request),
             )
         except otp.OtpRefused as exc:
             return _refusal_response(exc)
@@ -216,6 +223,7 @@ class OtpVerifyView(GenericAPIView):
                 "token": result.raw_token,
                 "member": _profile(result.member),
                 "created": result.created,
+                "referral": result.referral,
             }
         )
 

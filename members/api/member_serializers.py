@@ -53,7 +53,11 @@ class OtpVerifySerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
-        help_text=_("A friend's referral code; kept only when signing up."),
+        help_text=_(
+            "A friend's referral code (from their link). Counts for new "
+            "clients only; an unknown code never blocks the sign-in (see "
+            "`referral` in the response)."
+        ),
     )
     device = serializers.CharField(
         max_length=200,
@@ -61,6 +65,16 @@ class OtpVerifySerializer(serializers.Serializer):
         allow_blank=True,
         default="",
         help_text=_("A name of the device, shown in the member's signed-in devices."),
+    )
+    device_id = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_(
+            "A stable id of the app's install (e.g. identifierForVendor). "
+            "Used only to spot abuse of referral rewards."
+        ),
     )
 
     def validate_code(self, value: str) -> str:
@@ -219,3 +233,20 @@ class VisitSerializer(serializers.ModelSerializer):
             "amount_refunded",
             "lines",
         ]
+
+
+class SignInReferralSerializer(serializers.Serializer):
+    """What became of the referral code sent with a sign-in."""
+
+    code = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["registered", "held", "rejected", "invalid_code", "ignored"],
+        help_text=_(
+            "`registered`: the friend's invite counts, rewards follow the "
+            "first paid visit; `held`: under review; `rejected`: see `reason`; "
+            "`invalid_code`: no such code; `ignored`: the member already has "
+            "a referral."
+        ),
+    )
+    reason = serializers.CharField(allow_blank=True)
+    message = serializers.CharField(allow_blank=True)

@@ -49,6 +49,12 @@ class MemberToken(_Credential):
         verbose_name=_("member"),
     )
     device = models.CharField(_("device"), max_length=200, blank=True)
+    # What the app says identifies the install, and where the sign-in came
+    # from: the referrals app holds sign-ups sharing them with the referrer.
+    device_id = models.CharField(
+        _("device id"), max_length=128, blank=True, db_index=True
+    )
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

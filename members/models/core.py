@@ -273,6 +273,16 @@ class Visit(models.Model):
         **MONEY,
     )
     paid_at = models.DateTimeField(_("paid at"), default=timezone.now)
+    # Salted hash of the payment card token the POS sent (never the token):
+    # the referrals app spots several new clients paying with one card.
+    payment_card_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        db_index=True,
+        default="",
+        db_default="",
+    )
     note = models.CharField(_("note"), max_length=255, blank=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -412,3 +422,29 @@ class VisitRefund(models.Model):
 
     def __str__(self) -> str:
         return _("Refund of visit #%(id)s") % {"id": self.visit_id}
+
+
+class MemberPhone(models.Model):
+    """Every phone a member has had, as a salted hash: kept through changes
+    and erasure, so "was this phone ever a member?" has an exact answer."""
+
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.CASCADE,
+        related_name="phone_history",
+        verbose_name=_("member"),
+    )
+    phone_hash = models.CharField(max_length=64, db_index=True, editable=False)
+    since = models.DateTimeField(_("since"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("phone of a member")
+        verbose_name_plural = _("phones of members")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "phone_hash"], name="member_phone_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.phone_hash[:12]}…"

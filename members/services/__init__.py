@@ -24,6 +24,7 @@ from members.services.members import (
     CONSENT_CHANNELS,
     member_register,
     member_update,
+    phone_history_add,
     phone_normalize,
 )
 from members.services.members import _consent_set as _consent_set
@@ -62,6 +63,7 @@ __all__ = [
     "VisitLineInput",
     "VisitRecordResult",
     "member_register",
+    "phone_history_add",
     "member_stats_reconcile",
     "member_update",
     "phone_normalize",

@@ -12,7 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from phonenumber_field.phonenumber import PhoneNumber, to_python
 
-from members.models import Location, Member
+from members import member_flow
+from members.hashing import e164_hash
+from members.models import Location, Member, MemberPhone
 from members.services.common import _field_error
 
 CONSENT_CHANNELS = ("sms", "email", "push")
@@ -54,8 +56,21 @@ def member_register(
     preferences: str = "",
     consents: dict[str, bool] | None = None,
     registered_at: datetime | None = None,
+    referral_code: str = "",
+    channel: str = "admin",
+    device_id: str = "",
+    ip: str | None = None,
+    actor=None,
+    outcome: dict | None = None,
 ) -> Member:
-    """Enrol a new member. A phone belongs to one member only."""
+    """Enrol a new member. A phone belongs to one member only.
+
+    The phone goes into the member's phone history (salted). The apps above
+    hear of the sign-up in this transaction (``member_flow``): a friend's
+    ``referral_code`` is theirs to register, and they may refuse it with a
+    ``ValidationError`` that undoes the enrolment. What they did is put in
+    ``outcome`` when given.
+    """
     now = timezone.now()
     member = Member(
         phone=phone_normalize(phone),
@@ -75,7 +90,36 @@ def member_register(
             member.save()
     except IntegrityError as exc:  # a concurrent registration won the race
         raise _phone_taken() from exc
+    phone_history_add(member=member, at=member.registered_at)
+    referral_code = (referral_code or "").strip()[:32]
+    if referral_code:
+        member.signup_referral_code = referral_code
+        Member.objects.filter(pk=member.pk).update(signup_referral_code=referral_code)
+    event = member_flow.MemberRegistered(
+        member=member,
+        channel=channel,
+        referral_code=referral_code,
+        device_id=(device_id or "").strip()[:128],
+        ip=ip,
+        actor=actor,
+        outcome=outcome if outcome is not None else {},
+    )
+    member_flow.member_registered(event)
     return member
+
+
+def phone_history_add(*, member: Member, at: datetime | None = None) -> None:
+    """Remember the member's current phone (salted) among the phones they had."""
+    MemberPhone.objects.bulk_create(
+        [
+            MemberPhone(
+                member=member,
+                phone_hash=e164_hash(str(member.phone)),
+                since=at or timezone.now(),
+            )
+        ],
+        ignore_conflicts=True,
+    )
 
 
 @transaction.atomic
@@ -116,6 +160,8 @@ def member_update(*, member: Member, **fields) -> Member:
             member.save()
     except IntegrityError as exc:
         raise _phone_taken() from exc
+    if "phone" in fields:
+        phone_history_add(member=member, at=now)
     return member
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members import selectors, visit_flow
+from members.hashing import card_token_hash
 from members.models import Location, Member, Service, Visit, VisitLine
 from members.money import money
 from members.services.common import _field_error
@@ -57,6 +58,7 @@ def visit_record(
     recorded_by=None,
     note: str = "",
     context: dict | None = None,
+    payment_card_token: str = "",
 ) -> VisitRecordResult:
     """Record a paid visit and add it to the member's cached stats.
 
@@ -65,6 +67,7 @@ def visit_record(
     (``external_id_conflict``). Bad input raises ``ValidationError`` and writes
     nothing. A new visit is handed to the visit flow (points, tiers…) in this
     transaction; ``context`` goes with it (the checkout passes its quote).
+    A ``payment_card_token`` from the POS is kept only as a salted hash.
     """
     paid_at = paid_at or timezone.now()
     external_id = (external_id or "").strip()
@@ -119,6 +122,7 @@ def visit_record(
         paid_at=paid_at,
         recorded_by=recorded_by,
         note=note,
+        payment_card_hash=card_token_hash(payment_card_token),
     )
     try:
         with transaction.atomic():

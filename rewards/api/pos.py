@@ -140,7 +140,9 @@ class MemberRegisterView(PosAPIView):
         description=(
             "The member's registration location is the key's location. A phone "
             "that already belongs to a member is a 409 `member_exists` carrying "
-            "that member's id."
+            "that member's id. A friend's `referral_code` registers the invite "
+            "(rewards follow the first paid visit); an unknown code is a 400 "
+            "`referral_code_invalid`."
         ),
         request=s.PosMemberRegisterSerializer,
         responses={
@@ -162,6 +164,7 @@ class MemberRegisterView(PosAPIView):
                 phone=phone,
                 registration_location=self.location,
                 consents=fields.pop("consents", None) or None,
+                channel="pos",
                 **fields,
             )
         except ValidationError as exc:
@@ -428,6 +431,7 @@ class VisitRecordView(_CheckoutView):
                 external_id=data["external_id"],
                 source=Visit.Source.POS,
                 paid_at=data.get("paid_at"),
+                payment_card_token=data["card_token"],
             )
         except ValidationError as exc:
             raise _renamed(exc) from exc

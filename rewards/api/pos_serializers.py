@@ -75,6 +75,16 @@ class PosMemberRegisterSerializer(serializers.Serializer):
         required=False,
         help_text=_("Marketing consents the client gave at the till."),
     )
+    referral_code = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_(
+            "The code of the friend who sent the client. An unknown code is "
+            "a 400 `referral_code_invalid` and registers nobody."
+        ),
+    )
 
 
 class PosTierSerializer(serializers.Serializer):
@@ -209,6 +219,17 @@ class PosVisitInSerializer(PosCheckoutSerializer):
     )
     paid_at = serializers.DateTimeField(
         required=False, help_text=_("When it was paid; now if omitted.")
+    )
+    card_token = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_(
+            "The payment processor's token (fingerprint) of the card that "
+            "paid, if the till has one. Stored only as a salted hash, to spot "
+            "several new clients paying with one card."
+        ),
     )
 
 

@@ -84,6 +84,7 @@ def checkout_commit(
     paid_at: datetime | None = None,
     recorded_by=None,
     note: str = "",
+    payment_card_token: str = "",
 ) -> CheckoutResult:
     """Record the paid visit exactly as quoted, atomically; idempotent by external id.
 
@@ -143,6 +144,7 @@ def checkout_commit(
         external_id=external_id,
         recorded_by=recorded_by,
         note=note,
+        payment_card_token=payment_card_token,
         context={
             "quote": quote,
             "wallet": state,
