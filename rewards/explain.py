@@ -190,6 +190,27 @@ def entry_text(entry: LedgerEntry) -> str:
         }
     if r == "bonus":
         return _("%(points)s bonus") % {"points": pts}
+    if r == "referral_referrer":
+        return _("%(points)s for inviting a friend who came for a first visit") % {
+            "points": pts
+        }
+    if r == "referral_friend":
+        return _("%(points)s welcome reward: you came on a friend's invitation") % {
+            "points": pts
+        }
+    if r == "referral_annulled":
+        text = _(
+            "%(points)s taken back: the referral was annulled (the first visit "
+            "was %(status)s)"
+        ) % {
+            "points": _points(p.get("points", entry.amount)),
+            "status": _status(p.get("status")),
+        }
+        if p.get("debt"):
+            text += " " + _(
+                "(%(debt)s were already spent: they will be settled from future points)"
+            ) % {"debt": _points(p["debt"])}
+        return text
     return entry.get_kind_display()
 
 

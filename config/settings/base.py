@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "members",
     "rewards",
+    "referrals",
 ]
 
 MIDDLEWARE = [
@@ -204,7 +205,31 @@ REGULARS_JOB_WORKERS = env.int("JOB_WORKERS", default=2)
 
 REGULARS_VISIT_REACTIONS = [
     "rewards.flow.RewardsVisitReaction",
+    "referrals.flow.ReferralVisitReaction",
 ]
+# Reactions to "member signed up / signed in / erased" (members/member_flow.py).
+REGULARS_MEMBER_REACTIONS = [
+    "referrals.flow.ReferralMemberReaction",
+]
+
+# --- Referrals ------------------------------------------------------------------
+
+# The shareable link of a member's code. Empty: this server's landing page
+# (/r/<code>). Set it to the app's universal link, e.g.
+# "https://salon.example/invite/{code}".
+REFERRAL_LINK_TEMPLATE = env.str("REFERRAL_LINK_TEMPLATE", default="")
+# Fraud holds: referrals matching any of these wait for a manager's review
+# instead of paying out. A sign-up is "fast" when the referrer already had
+# REFERRAL_HOLD_SIGNUPS sign-ups in the last REFERRAL_HOLD_WINDOW_MINUTES.
+REFERRAL_HOLD_SIGNUPS = env.int("REFERRAL_HOLD_SIGNUPS", default=3)
+REFERRAL_HOLD_WINDOW_MINUTES = env.int("REFERRAL_HOLD_WINDOW_MINUTES", default=60)
+# A friend signing up in the app from a device id (or IP) the referrer used.
+REFERRAL_HOLD_SAME_DEVICE = env.bool("REFERRAL_HOLD_SAME_DEVICE", default=True)
+REFERRAL_HOLD_SAME_IP = env.bool("REFERRAL_HOLD_SAME_IP", default=True)
+# The first visits of this many friends paid with one card token (0: off), and
+# a friend's first visit paid with a card the referrer paid with.
+REFERRAL_HOLD_CARD_FRIENDS = env.int("REFERRAL_HOLD_CARD_FRIENDS", default=2)
+REFERRAL_HOLD_REFERRER_CARD = env.bool("REFERRAL_HOLD_REFERRER_CARD", default=True)
 
 # --- API ----------------------------------------------------------------------
 
@@ -311,6 +336,7 @@ PHONE_HASH_SALT = env.str("PHONE_HASH_SALT", default=SECRET_KEY)
 REGULARS_MEMBER_EXPORT_SECTIONS = [
     "members.privacy.export_section",
     "rewards.export.export_section",
+    "referrals.export.export_section",
 ]
 
 # --- Logging ----------------------------------------------------------------

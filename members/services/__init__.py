@@ -23,6 +23,7 @@ from members.services.common import _field_error as _field_error
 from members.services.members import (
     CONSENT_CHANNELS,
     member_register,
+    member_signup_code_set,
     member_update,
     phone_history_add,
     phone_normalize,
@@ -63,6 +64,7 @@ __all__ = [
     "VisitLineInput",
     "VisitRecordResult",
     "member_register",
+    "member_signup_code_set",
     "phone_history_add",
     "member_stats_reconcile",
     "member_update",

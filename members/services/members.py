@@ -108,6 +108,20 @@ def member_register(
     return member
 
 
+def member_signup_code_set(*, member: Member, code: str) -> None:
+    """Note the friend's code a member joined with, if none is noted yet.
+
+    The referrals app sets it when a member who signed up without one brings
+    one later (signing in to the app with a friend's link); a set code is
+    what tells the visit flow to look for a referral at all.
+    """
+    Member.objects.filter(pk=member.pk, signup_referral_code="").update(
+        signup_referral_code=code[:32]
+    )
+    if not member.signup_referral_code:
+        member.signup_referral_code = code[:32]
+
+
 def phone_history_add(*, member: Member, at: datetime | None = None) -> None:
     """Remember the member's current phone (salted) among the phones they had."""
     MemberPhone.objects.bulk_create(

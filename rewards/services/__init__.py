@@ -6,7 +6,11 @@ from rewards.services.checkout import (
     checkout_commit,
     checkout_quote,
 )
-from rewards.services.points import points_adjust, points_bonus
+from rewards.services.points import (
+    points_adjust,
+    points_bonus,
+    points_bonus_reverse,
+)
 from rewards.services.tiers import tier_override
 from rewards.services.vouchers import reward_redeem, voucher_cancel, voucher_issue
 
@@ -17,6 +21,7 @@ __all__ = [
     "checkout_quote",
     "points_adjust",
     "points_bonus",
+    "points_bonus_reverse",
     "reward_redeem",
     "tier_override",
     "voucher_cancel",

@@ -642,6 +642,48 @@ def points_bonus(
     return entry
 
 
+@transaction.atomic
+def points_bonus_reverse(
+    *,
+    member: Member,
+    bonus_key: str,
+    key: str,
+    reason: str,
+    params: dict | None = None,
+    actor=None,
+) -> LedgerEntry | None:
+    """Take back a bonus credited by ``points_bonus`` (a referral annulled).
+
+    The bonus's own lot first, then the member's other points (soonest expiry
+    first); what the member no longer has becomes a recorded debt, settled
+    from future points. Idempotent by ``key``; returns None when there is no
+    such bonus or nothing of it is left to take back.
+    """
+    now = timezone.now()
+    state = wallet_lock(member.pk, now=now)
+    existing = entry_by_key(key)
+    if existing is not None:
+        return existing
+    bonus = entry_by_key(bonus_key)
+    if bonus is None or bonus.member_id != member.pk or bonus.kind != Kind.BONUS:
+        return None
+    left = bonus.amount - _earn_taken_back(bonus)
+    if left <= 0:
+        return None
+    entry = _earn_take_back(
+        state,
+        earn=bonus,
+        points=left,
+        key=key,
+        reason=reason,
+        params=params or {},
+        actor=actor,
+        now=now,
+    )
+    wallet_save(state)
+    return entry
+
+
 def _credit(
     state: WalletState,
     *,

@@ -191,8 +191,10 @@ def test_the_analyst_reads_and_cannot_resend(analyst_client, member):
 def test_templates_are_listed_with_filters(admin_client):
     response = admin_client.get(TEMPLATES, {"channel": "sms", "language": "ru"})
 
-    keys = {t.key for t in response.context["cl"].result_list}
-    assert keys == {"otp_code", "points_expiring"}
+    results = response.context["cl"].result_list
+    assert {(t.channel, t.language) for t in results} == {("sms", "ru")}
+    assert {"otp_code", "points_expiring"} <= {t.key for t in results}
+    assert "voucher_issued" not in {t.key for t in results}  # no SMS template
 
 
 def test_a_template_shows_a_rendered_preview(admin_client):

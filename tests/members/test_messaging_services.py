@@ -599,6 +599,9 @@ def test_every_default_template_renders_in_both_languages():
             "code": "C0DE",
             "valid_until": moscow(2025, 3, 1),
         },
+        "referral_signed_up": {"friend": "Anna K."},
+        "referral_rewarded": {"points": 500, "friend": "Anna K.", "days": 60},
+        "referral_welcome": {"points": 500, "days": 60},
     }
     for template in MessageTemplate.objects.all():
         rendered = rendering.render(
