@@ -223,6 +223,7 @@ class Referral(models.Model):
         ordering = ["-registered_at", "-id"]
         verbose_name = _("referral")
         verbose_name_plural = _("referrals")
+        permissions = [("review_referral", _("Can approve or reject held referrals"))]
         indexes = [
             models.Index(
                 fields=["referrer", "-registered_at"], name="referral_referrer_idx"
@@ -251,6 +252,24 @@ class Referral(models.Model):
 
     def __str__(self) -> str:
         return _("Referral #%(id)s") % {"id": self.pk}
+
+
+class HeldReferral(Referral):
+    """The review queue: referrals held as suspicious (an admin of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("held referral")
+        verbose_name_plural = _("review queue")
+
+
+class Referrer(Member):
+    """Members who invited anyone, as the per-referrer summary lists them."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("referrer")
+        verbose_name_plural = _("referrers")
 
 
 class ReferralEvent(models.Model):
