@@ -22,7 +22,11 @@ def phone_history_backfill(apps, schema_editor):
         "pk", "phone", "erased_phone_hash", "registered_at"
     )
     for pk, phone, erased_hash, registered_at in members.iterator(chunk_size=BATCH):
-        phone = str(phone)
+        # E.164, as the services hash it: str() of a PhoneNumber is its
+        # display format.
+        if hasattr(phone, "is_valid") and phone.is_valid():
+            phone = phone.as_e164
+        phone = str(phone or "")
         if phone.startswith(ERASED_PREFIX):
             digest = erased_hash
         else:
