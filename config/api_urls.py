@@ -6,5 +6,6 @@ urlpatterns = [
     path("", include("members.api.urls")),
     path("", include("members.api.messages")),
     path("", include("rewards.api.member_urls")),
+    path("", include("referrals.api")),
     path("pos/", include("rewards.api.pos_urls")),
 ]

@@ -50,7 +50,13 @@ class MemberAddForm(forms.ModelForm):
     def clean_referral_code(self):
         code = self.cleaned_data["referral_code"].strip()
         if code:
-            member_flow.referral_code_check(code)  # a ValidationError shows here
+            try:
+                member_flow.referral_code_check(code)
+            except ValidationError as exc:
+                # The check names its field ({"referral_code": …}); a field's
+                # own clean method must raise the bare errors, or Django fails.
+                errors = getattr(exc, "error_dict", {}).get("referral_code", exc)
+                raise ValidationError(errors) from None
         return code
 
 

@@ -23,9 +23,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members import services as member_services
-from members.hashing import e164_hash
 from members.messaging.services import message_send
 from members.models import Member, MemberPhone, MemberToken, Visit
+from members.privacy import phone_hash
 from referrals import selectors
 from referrals.models import Referral, ReferralCode, ReferralEvent, ReferralProgram
 from rewards import selectors as rewards_selectors
@@ -210,7 +210,7 @@ def _is_self(*, referee: Member, referrer: Member) -> bool:
     if referee.pk == referrer.pk:
         return True
     return MemberPhone.objects.filter(
-        member=referrer, phone_hash=e164_hash(str(referee.phone))
+        member=referrer, phone_hash=phone_hash(referee.phone)
     ).exists()
 
 
@@ -218,7 +218,9 @@ def _is_new_client(member: Member) -> bool:
     """No visit of any status yet, and a phone no other member ever had."""
     if Visit.objects.filter(member=member).exists():
         return False
-    digest = e164_hash(str(member.phone))
+    # Hashed from E.164 like the phone history and erasure: str() of a phone
+    # is its display format, which would match neither.
+    digest = phone_hash(member.phone)
     if MemberPhone.objects.filter(phone_hash=digest).exclude(member=member).exists():
         return False
     # Members inserted in bulk (demo, imports) have no phone history rows: an
@@ -594,7 +596,10 @@ def _event(referral, before, to, reason, *, actor=None, note="", params=None) ->
 
 def friend_name(member: Member) -> str:
     """How a friend is named to the referrer: first name and initial, or the
-    phone's last digits; never the whole phone."""
+    phone's last digits; never the whole phone. An erased friend is not named
+    (their phone is a placeholder whose digits are the member's id)."""
+    if member.status == Member.Status.ERASED:
+        return _("Deleted account")
     if member.first_name:
         initial = f" {member.last_name[:1]}." if member.last_name else ""
         return f"{member.first_name}{initial}"

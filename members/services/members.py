@@ -128,7 +128,9 @@ def phone_history_add(*, member: Member, at: datetime | None = None) -> None:
         [
             MemberPhone(
                 member=member,
-                phone_hash=e164_hash(str(member.phone)),
+                # E.164, as ``privacy.phone_hash`` (erasure) hashes it: str()
+                # of a phone is its display format (PHONENUMBER_DEFAULT_FORMAT).
+                phone_hash=e164_hash(phone_normalize(member.phone)),
                 since=at or timezone.now(),
             )
         ],

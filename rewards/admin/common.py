@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import reverse
-from django.utils.formats import number_format
 from django.utils.html import format_html
 
+from members.money import CURRENCY_SIGNS as CURRENCY_SIGNS
+from members.money import money_text as money_text
 from members.services import phone_normalize
 
 
@@ -91,15 +91,3 @@ def points_html(value: int, *, signed: bool = False) -> str:
         return text
     color = "#2e7d32" if value > 0 else "#c62828"
     return format_html('<span style="color:{}">{}</span>', color, text)
-
-
-CURRENCY_SIGNS = {"RUB": "₽", "EUR": "€", "USD": "$", "GBP": "£", "KZT": "₸"}
-
-
-def money_text(amount) -> str:
-    """ "4,200 ₽" in English, "4 200 ₽" in Russian; kopecks only when there are any."""
-    currency = getattr(settings, "REGULARS_CURRENCY", "RUB")
-    sign = CURRENCY_SIGNS.get(currency, currency)
-    places = 0 if amount == int(amount) else 2
-    number = number_format(amount, places, use_l10n=True, force_grouping=True)
-    return f"{number}\u00a0{sign}"
