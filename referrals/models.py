@@ -30,7 +30,7 @@ class ReferralProgram(models.Model):
 
     class RewardKind(models.TextChoices):
         POINTS = "points", _("Fixed points")
-        PERCENT = "percent", _("% of the first paid visit, in points")
+        PERCENT = "percent", _("Percent of the first paid visit, in points")
 
     is_active = models.BooleanField(
         _("program is on"),
@@ -293,7 +293,10 @@ class ReferralEvent(models.Model):
         """Why a referral is held (``Referral.hold_reasons``)."""
 
         VELOCITY = "velocity", _("Many sign-ups from one referrer in a short time")
-        SHARED_DEVICE = "shared_device", _("Same device as the referrer or a friend")
+        SHARED_DEVICE = (
+            "shared_device",
+            _("Same device as the referrer or another of their friends"),
+        )
         SHARED_IP = "shared_ip", _("Same IP address as the referrer")
         SHARED_CARD = "shared_card", _("Card paid other friends' first visits")
         REFERRER_CARD = "referrer_card", _("Paid with the referrer's card")

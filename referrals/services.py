@@ -285,7 +285,8 @@ def referral_visit_recorded(*, visit: Visit, member: Member, actor=None) -> None
     if referral is None or visit.status != Visit.Status.PAID:
         return
     program = selectors.program()
-    if visit.amount_paid < program.min_first_visit_amount:
+    # A paid visit means money paid: one paid entirely otherwise earns nothing.
+    if visit.amount_paid <= 0 or visit.amount_paid < program.min_first_visit_amount:
         return
     now = timezone.now()
     referral.qualifying_visit = visit

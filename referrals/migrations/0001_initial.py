@@ -366,7 +366,7 @@ class Migration(migrations.Migration):
                     models.CharField(
                         choices=[
                             ("points", "Fixed points"),
-                            ("percent", "% of the first paid visit, in points"),
+                            ("percent", "Percent of the first paid visit, in points"),
                         ],
                         default="points",
                         max_length=16,
@@ -389,7 +389,7 @@ class Migration(migrations.Migration):
                     models.CharField(
                         choices=[
                             ("points", "Fixed points"),
-                            ("percent", "% of the first paid visit, in points"),
+                            ("percent", "Percent of the first paid visit, in points"),
                         ],
                         default="points",
                         max_length=16,

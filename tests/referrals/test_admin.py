@@ -214,7 +214,7 @@ def test_a_referral_page_shows_its_history_links_and_holds(
     assert "Held as suspicious" in page
     assert history in page
     assert history in desk_page  # the desk answers "why did it not count?"
-    assert "Same device as the referrer or a friend" in page
+    assert "Same device as the referrer or another of their friends" in page
     assert "Same IP address as the referrer" in page
     assert reverse("admin:members_visit_change", args=[visit.pk]) in page
     assert reverse("admin:members_member_change", args=[referral.referrer_id]) in page
@@ -400,7 +400,7 @@ def test_the_queue_lists_held_referrals_with_what_a_manager_needs(
 
     assert listed(response) == ids(mixed["pavel"])
     page = response.content.decode()
-    assert "Same device as the referrer or a friend" in page
+    assert "Same device as the referrer or another of their friends" in page
     assert "anna-phone" in page and "10.1.1.1" in page
     assert reverse("admin:members_visit_change", args=[visit.pk]) in page
     # Anna's record: two invited, none rewarded, one held
