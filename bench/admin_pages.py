@@ -1,6 +1,6 @@
 """Response time of the busiest admin pages on the current database.
 
-    DATABASE_URL=... .venv/bin/python bench/admin_pages.py
+    DATABASE_URL=... .venv/bin/python bench/admin_pages.py [NAME-FILTER]
 
 Run after ``seed_demo --members 1000000``: it logs in as the demo superuser and
 times each page (best and median of 5, in ms) with its number of SQL queries.
@@ -22,10 +22,12 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, reset_queries  # noqa: E402
+from django.db.models import Count  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from members.models import Member  # noqa: E402
+from referrals.models import Referral  # noqa: E402
 
 
 def main() -> None:
@@ -33,6 +35,13 @@ def main() -> None:
     client.force_login(get_user_model().objects.get(username="admin"))
     member = Member.objects.filter(visits_count__gt=10).order_by("pk").first()
     phone = member.phone.as_e164
+    top = (
+        Referral.objects.values("referrer_id")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .values_list("referrer_id", flat=True)
+        .first()
+    )
     local = "8 " + phone[2:5] + " " + phone[5:8] + "-" + phone[8:10] + "-" + phone[10:]
     pages = [
         ("member list", "/admin/members/member/"),
@@ -55,7 +64,16 @@ def main() -> None:
             f"&field_name=member&term={phone[2:]}",
         ),
         ("record a visit page", "/admin/members/visit/add/"),
+        ("referral list", "/admin/referrals/referral/"),
+        ("referral filter: rewarded", "/admin/referrals/referral/?status=rewarded"),
+        ("referral search: phone", f"/admin/referrals/referral/?q={phone[2:]}"),
+        ("referrals of the top referrer", f"/admin/referrals/referral/?referrer={top}"),
+        ("review queue", "/admin/referrals/heldreferral/"),
+        ("referrer summary", "/admin/referrals/referrer/"),
+        ("referral program", "/admin/referrals/referralprogram/1/change/"),
     ]
+    only = sys.argv[1] if len(sys.argv) > 1 else ""
+    pages = [(name, url) for name, url in pages if only in name]
     print(f"{Member.objects.count():,} members")
     for name, url in pages:
         timings = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -155,10 +156,17 @@ class ReferralAdminBase(ReadOnlyAdmin):
         code = services.referral_code_normalize(term)
         if " " not in term and code and queryset.filter(code=code).exists():
             return queryset.filter(code=code), False
-        referrer = member_search_q(term, path="referrer")
-        if referrer is not None:
-            friend = member_search_q(term, path="referee")
-            return queryset.filter(referrer | friend), False
+        who = member_search_q(term, path="")
+        if who is not None:
+            # The members first (an indexed phone or id lookup), then their
+            # referrals by the two indexed keys: an OR across two joins to a
+            # million members would scan (0.8 s on the 1M-member bench).
+            # Ids as values, not a subquery: the planner then ORs the two
+            # indexes instead of walking the list's order until a row matches.
+            ids = list(Member.objects.filter(who).values_list("pk", flat=True)[:1001])
+            if len(ids) > 1000:  # "916" matches half the chain: stay in SQL
+                ids = Member.objects.filter(who).values("pk")
+            return queryset.filter(Q(referrer__in=ids) | Q(referee__in=ids)), False
         return super().get_search_results(request, queryset, term)
 
     @admin.display(description=_("registered"), ordering="registered_at")

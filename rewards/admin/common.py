@@ -35,19 +35,21 @@ def member_search_q(term: str, *, path: str = "member") -> Q | None:
 
     A whole phone number in any format matches exactly; a run of three or more
     digits matches inside phone numbers; ``#123`` is a member number. Anything
-    else returns None and the admin's own ``search_fields`` take over.
+    else returns None and the admin's own ``search_fields`` take over. An empty
+    ``path`` filters members themselves.
     """
+    prefix = f"{path}__" if path else ""
     term = term.strip()
     if not term:
         return None
     if re.fullmatch(r"#\s*\d+", term):
-        return Q(**{f"{path}_id": int(term.lstrip("#").strip())})
+        return Q(**{f"{path}_id" if path else "pk": int(term.lstrip("#").strip())})
     phone = phone_of(term)
     if phone:
-        return Q(**{f"{path}__phone": phone})
+        return Q(**{f"{prefix}phone": phone})
     digits = re.sub(r"[\s()+-]", "", term)
     if digits.isdigit() and len(digits) >= 3:
-        return Q(**{f"{path}__phone__contains": digits})
+        return Q(**{f"{prefix}phone__contains": digits})
     return None
 
 
