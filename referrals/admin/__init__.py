@@ -7,6 +7,6 @@ are read-only, and the review queue's "Approve" and "Reject" actions call
 ``referral_approve`` / ``referral_reject`` one referral at a time.
 """
 
-from referrals.admin import codes, program, records, review, summary
+from referrals.admin import codes, members, program, records, review, summary
 
-__all__ = ["codes", "program", "records", "review", "summary"]
+__all__ = ["codes", "members", "program", "records", "review", "summary"]
