@@ -300,6 +300,7 @@ class ReferralEvent(models.Model):
         SHARED_IP = "shared_ip", _("Same IP address as the referrer")
         SHARED_CARD = "shared_card", _("Card paid other friends' first visits")
         REFERRER_CARD = "referrer_card", _("Paid with the referrer's card")
+        REFERRER_BLOCKED = "referrer_blocked", _("The referrer is blocked")
 
     referral = models.ForeignKey(
         Referral,

@@ -339,11 +339,22 @@ def _payout(
 
     The referrer's row is locked, so two friends qualifying at once count
     against the cap one after the other. Over the cap the referral is
-    rejected and recorded, with no reward for either side.
+    rejected and recorded, with no reward for either side. A blocked referrer
+    is held for a manager (unless one cleared the referral already); an erased
+    one gets nothing, their friend still gets the welcome reward.
     """
     referrer = Member.objects.select_for_update().get(pk=referral.referrer_id)
     if not program.is_active:
         return _move(referral, Status.REJECTED, Reason.PROGRAM_OFF, actor=actor)
+    if referrer.status == Member.Status.BLOCKED and not referral.cleared:
+        referral.hold_reasons = [*referral.hold_reasons, Hold.REFERRER_BLOCKED.value]
+        return _move(
+            referral,
+            Status.HELD,
+            Reason.SUSPICIOUS,
+            actor=actor,
+            params={"holds": [Hold.REFERRER_BLOCKED.value]},
+        )
     used = selectors.rewarded_in_month(referrer_id=referrer.pk, at=now)
     if used >= program.monthly_cap:
         return _move(
@@ -365,8 +376,15 @@ def _payout(
         # welcome reward, at the value of a point (rounded in the friend's favour).
         taken = int((discount / point_money).to_integral_value(rounding=ROUND_DOWN))
         friend_points = max(0, friend_full - taken)
-    referrer_points = _reward_points(
-        program.referrer_reward_kind, program.referrer_reward_value, visit, point_money
+    referrer_points = (
+        0
+        if referrer.status == Member.Status.ERASED
+        else _reward_points(
+            program.referrer_reward_kind,
+            program.referrer_reward_value,
+            visit,
+            point_money,
+        )
     )
     days = program.bonus_validity_days
     referee = referral.referee
