@@ -279,6 +279,7 @@ class ReferralEvent(models.Model):
         SIGNED_UP = "signed_up", _("Signed up with the code")
         NOT_NEW = "not_new", _("Not a new client")
         SELF_REFERRAL = "self_referral", _("Self-referral")
+        CIRCULAR = "circular", _("The referrer joined through this member")
         PROGRAM_OFF = "program_off", _("The referral program is off")
         FIRST_PAID_VISIT = "first_paid_visit", _("First paid visit")
         OVER_CAP = "over_cap", _("Referrer over the monthly cap")

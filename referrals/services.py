@@ -175,6 +175,8 @@ def referral_register(
     holds: list[str] = []
     if _is_self(referee=referee, referrer=referrer):
         status, reason = Status.REJECTED, Reason.SELF_REFERRAL
+    elif _is_circular(referee=referee, referrer=referrer):
+        status, reason = Status.REJECTED, Reason.CIRCULAR
     elif not _is_new_client(referee):
         status, reason = Status.REJECTED, Reason.NOT_NEW
     elif not program.is_active:
@@ -212,6 +214,30 @@ def _is_self(*, referee: Member, referrer: Member) -> bool:
     return MemberPhone.objects.filter(
         member=referrer, phone_hash=phone_hash(referee.phone)
     ).exists()
+
+
+def _is_circular(*, referee: Member, referrer: Member) -> bool:
+    """The referrer joined through the friend (directly or further up).
+
+    Only an existing member without visits, signing in with a code, can have
+    invited anyone before being invited. Refusing the circle keeps mutual
+    rewards out and keeps the referral graph a tree, which the lock order
+    (friend before referrer) relies on.
+    """
+    if not Referral.objects.filter(referrer=referee).exists():
+        return False
+    seen = set()
+    current = referrer.pk
+    while current is not None and current not in seen:
+        if current == referee.pk:
+            return True
+        seen.add(current)
+        current = (
+            Referral.objects.filter(referee_id=current)
+            .values_list("referrer_id", flat=True)
+            .first()
+        )
+    return False
 
 
 def _is_new_client(member: Member) -> bool:
