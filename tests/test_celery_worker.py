@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from config.celery import ping
+from config.celery import app, ping
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -24,6 +24,9 @@ pytestmark = pytest.mark.slow
 def worker(tmp_path):
     """``celery -A config worker`` with the test settings, stopped afterwards."""
     log = tmp_path / "worker.log"
+    # Tasks earlier tests queued (messages to deliver) would come first and
+    # could outlast the ping's timeout: start from an empty queue.
+    app.control.purge()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     with log.open("w") as out:
         process = subprocess.Popen(
