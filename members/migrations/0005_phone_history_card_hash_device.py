@@ -4,12 +4,14 @@ import django.db.models.deletion
 import django.utils.timezone
 import hashlib
 import hmac
+import sys
 
 from django.conf import settings
 from django.db import migrations, models
 
 ERASED_PREFIX = "+0-erased-"
 BATCH = 5000
+PROGRESS_EVERY = 100_000
 
 
 def phone_history_backfill(apps, schema_editor):
@@ -18,6 +20,7 @@ def phone_history_backfill(apps, schema_editor):
     MemberPhone = apps.get_model("members", "MemberPhone")
     salt = settings.PHONE_HASH_SALT.encode()
     rows = []
+    done = 0
     members = Member.objects.order_by("pk").values_list(
         "pk", "phone", "erased_phone_hash", "registered_at"
     )
@@ -38,6 +41,9 @@ def phone_history_backfill(apps, schema_editor):
         if len(rows) >= BATCH:
             MemberPhone.objects.bulk_create(rows, ignore_conflicts=True)
             rows = []
+            done += BATCH
+            if done % PROGRESS_EVERY == 0:  # about 85 s per million members
+                sys.stderr.write(f"  phone history: {done:,} members\n")
     MemberPhone.objects.bulk_create(rows, ignore_conflicts=True)
 
 
