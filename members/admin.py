@@ -25,6 +25,7 @@ from django.utils.translation import ngettext
 
 from members import member_flow, services
 from members.admin_filters import BirthdayMonthFilter, LastVisitFilter
+from members.admin_text import phone_nowrap, printable
 from members.forms import VisitLineFormSet, VisitRecordForm
 from members.models import (
     Location,
@@ -300,10 +301,7 @@ class MemberAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("phone"), ordering="phone")
     def phone_display(self, member):
-        # Non-breaking spaces: a phone number should never wrap over lines.
-        if not member.phone or not member.phone.is_valid():
-            return str(member.phone or "")  # an erased member's placeholder
-        return member.phone.as_international.replace(" ", "\u00a0")
+        return phone_nowrap(member.phone)
 
     @admin.display(description=_("checkout"))
     def record_visit_link(self, member):
@@ -321,10 +319,7 @@ class MemberAdmin(admin.ModelAdmin):
         indexed match; a run of digits ("4567") matches inside phone numbers;
         anything else searches names and email (trigram-indexed on PostgreSQL).
         """
-        # Control characters (a NUL from a barcode scanner) make PostgreSQL
-        # refuse the query; nobody means them.
-        term = "".join(ch for ch in search_term if ch.isprintable()).strip()
-        search_term = term
+        term = search_term = printable(search_term)
         if not term:
             return queryset, False
         try:

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from members import access
+from members.admin_text import printable
 from members.models import ApiKey, Location, MemberToken, OtpChallenge, OtpGuard
 from members.services import phone_normalize
 
@@ -67,7 +68,7 @@ def _phone_search(queryset, term: str, field: str):
 
     Returns None when ``term`` is not a phone (search the other fields).
     """
-    term = "".join(ch for ch in term if ch.isprintable()).strip()
+    term = printable(term)
     try:
         return queryset.filter(**{field: phone_normalize(term)})
     except ValidationError:

@@ -20,8 +20,13 @@ CARD_CODE_LENGTH = 10  # 31^10 ≈ 8e14: not guessable at any realistic rate
 _ASSIGN_TRIES = 5
 
 
+def code_new(length: int = CARD_CODE_LENGTH) -> str:
+    """A random code in the read-aloud alphabet (cards, referral codes)."""
+    return "".join(secrets.choice(CARD_CODE_ALPHABET) for _ in range(length))
+
+
 def card_code_new() -> str:
-    return "".join(secrets.choice(CARD_CODE_ALPHABET) for _ in range(CARD_CODE_LENGTH))
+    return code_new(CARD_CODE_LENGTH)
 
 
 def card_code_normalize(code: str) -> str:

@@ -9,9 +9,7 @@ name and initial), never by phone.
 
 from __future__ import annotations
 
-from django.http import HttpResponse
 from django.urls import path, reverse
-from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -19,10 +17,9 @@ from rest_framework.response import Response
 
 from members.api.auth import MemberAPIView
 from members.api.common import error_responses
-from members.models import Member
-from members.qr import qr_png, qr_svg_document
+from members.api.member import MemberQrView
 from referrals import selectors
-from referrals.models import Referral, ReferralEvent, ReferralProgram
+from referrals.models import Referral, ReferralEvent, ReferralProgram, reason_label
 from referrals.services import friend_name, referral_code_for
 from referrals.terms import reward_text
 from rewards.api.serializers import Money
@@ -118,20 +115,13 @@ class InviteSerializer(serializers.Serializer):
     )
 
     def get_friend(self, referral: Referral) -> str:
-        referee = referral.referee
-        if referee.status == Member.Status.ERASED:
-            return _("Deleted account")
-        return friend_name(referee)
+        return friend_name(referral.referee)
 
     def get_status_label(self, referral: Referral) -> str:
         return str(referral.get_status_display())
 
     def get_reason_label(self, referral: Referral) -> str:
-        return (
-            str(Reason(referral.reason).label)
-            if referral.reason in Reason.values
-            else ""
-        )
+        return reason_label(referral.reason) if referral.reason else ""
 
     def get_points(self, referral: Referral) -> int:
         # The same rule as stats.points_earned, so the invites add up to it.
@@ -238,28 +228,16 @@ class ReferralInvitesView(MemberAPIView):
         return self.get_paginated_response(InviteSerializer(page, many=True).data)
 
 
-class _ReferralQrView(MemberAPIView):
-    """The member's link as a QR image, drawn like the card's (``members.qr``)."""
+class _ReferralQrView(MemberQrView):
+    """The member's link as a QR image, drawn like the card's."""
 
-    content_type = ""
-
-    def perform_content_negotiation(self, request, force=False):
-        # The image is the answer; errors are JSON whatever the Accept header.
-        return super().perform_content_negotiation(request, force=True)
-
-    def draw(self, link: str) -> bytes:
-        raise NotImplementedError
-
-    def get(self, request):
+    def qr_text(self, request) -> str:
         code = referral_code_for(member=self.member).code
-        link = selectors.referral_link(code, request=request)
-        response = HttpResponse(self.draw(link), content_type=self.content_type)
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+        return selectors.referral_link(code, request=request)
 
 
 class ReferralQrPngView(_ReferralQrView):
-    content_type = "image/png"
+    image = "png"
 
     @extend_schema(
         tags=[TAG],
@@ -275,12 +253,9 @@ class ReferralQrPngView(_ReferralQrView):
     def get(self, request):
         return super().get(request)
 
-    def draw(self, link: str) -> bytes:
-        return qr_png(link)
-
 
 class ReferralQrSvgView(_ReferralQrView):
-    content_type = "image/svg+xml"
+    image = "svg"
 
     @extend_schema(
         tags=[TAG],
@@ -295,9 +270,6 @@ class ReferralQrSvgView(_ReferralQrView):
     )
     def get(self, request):
         return super().get(request)
-
-    def draw(self, link: str) -> bytes:
-        return qr_svg_document(link)
 
 
 urlpatterns = [

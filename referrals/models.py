@@ -337,3 +337,9 @@ class ReferralEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '∅'} → {self.to_status}: {self.reason}"
+
+
+def reason_label(reason: str) -> str:
+    """A reason code in words (the request's language); an unknown code as is."""
+    Reason = ReferralEvent.Reason
+    return str(Reason(reason).label) if reason in Reason.values else reason

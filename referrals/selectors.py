@@ -10,8 +10,9 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from members.cards import card_code_normalize
 from members.models import Member
-from referrals.models import Referral, ReferralProgram
+from referrals.models import Referral, ReferralCode, ReferralProgram
 from rewards.selectors import day_start
 
 Status = Referral.Status
@@ -23,6 +24,26 @@ def program() -> ReferralProgram:
     if obj is None:
         obj, _created = ReferralProgram.objects.get_or_create(pk=1)
     return obj
+
+
+CODE_MAX_LENGTH = 16
+
+
+def referral_code_normalize(code: str) -> str:
+    """What people type or links carry → the stored form ("ab-c 12" → "ABC12")."""
+    return card_code_normalize(code)[:CODE_MAX_LENGTH]
+
+
+def referrer_by_code(code: str) -> Member | None:
+    """The active member whose referral code ``code`` is (any case, dashes
+    and spaces ignored), or None."""
+    normalized = referral_code_normalize(code)
+    if not normalized:
+        return None
+    row = ReferralCode.objects.select_related("member").filter(code=normalized).first()
+    if row is None or row.member.status != Member.Status.ACTIVE:
+        return None
+    return row.member
 
 
 def month_bounds(at: datetime) -> tuple[datetime, datetime]:

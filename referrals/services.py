@@ -3,15 +3,14 @@ review. Admin, API, the visit and member flows call these.
 
 Lock order (on top of the project's "member row, then wallet"): the friend's
 member row, then the referral row, then the referrer's member row, then the
-wallets (friend's, then referrer's). A referrer always existed before their
-friend, so the order follows the age of accounts and can never run in a
-circle. Locking the referrer's member row serialises everything counted per
-referrer: the monthly cap and the sign-up velocity.
+wallets (friend's, then referrer's). Circles of invitations are refused
+(``_is_circular``), so following friend → referrer never comes back to a row
+already locked. Locking the referrer's member row serialises everything
+counted per referrer: the monthly cap and the sign-up velocity.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -23,11 +22,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members import services as member_services
-from members.messaging.services import message_send
+from members.cards import code_new
+from members.messaging.services import member_channels, message_send
 from members.models import Member, MemberPhone, MemberToken, Visit
 from members.privacy import phone_hash
 from referrals import selectors
-from referrals.models import Referral, ReferralCode, ReferralEvent, ReferralProgram
+from referrals.models import (
+    Referral,
+    ReferralCode,
+    ReferralEvent,
+    ReferralProgram,
+    reason_label,
+)
+from referrals.selectors import referral_code_normalize
 from rewards import selectors as rewards_selectors
 from rewards.services import points_bonus, points_bonus_reverse
 
@@ -35,9 +42,9 @@ Status = Referral.Status
 Reason = ReferralEvent.Reason
 Hold = ReferralEvent.Hold
 
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+# Shorter than a card's (it is typed by a friend, not scanned); the same
+# read-aloud alphabet (``members.cards``).
 CODE_LENGTH = 7
-CODE_MAX_LENGTH = 16
 
 
 def _error(code: str, message: str, field: str | None = "referral_code"):
@@ -48,18 +55,13 @@ def _error(code: str, message: str, field: str | None = "referral_code"):
 # --- Codes --------------------------------------------------------------------
 
 
-def referral_code_normalize(code: str) -> str:
-    """What people type or links carry → the stored form ("ab-c 12" → "ABC12")."""
-    return "".join(ch for ch in (code or "").upper() if ch.isalnum())[:CODE_MAX_LENGTH]
-
-
 def referral_code_for(*, member: Member) -> ReferralCode:
     """The member's personal code, made on first use; safe against races."""
     existing = ReferralCode.objects.filter(member=member).first()
     if existing is not None:
         return existing
     for _attempt in range(10):
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        code = code_new(CODE_LENGTH)
         try:
             with transaction.atomic():
                 return ReferralCode.objects.create(member=member, code=code)
@@ -74,18 +76,13 @@ def referral_code_for(*, member: Member) -> ReferralCode:
 
 def referral_code_check(code: str) -> Member:
     """The referrer behind ``code``; a ``ValidationError`` if it cannot be used."""
-    normalized = referral_code_normalize(code)
-    row = (
-        ReferralCode.objects.select_related("member").filter(code=normalized).first()
-        if normalized
-        else None
-    )
-    if row is None or row.member.status != Member.Status.ACTIVE:
+    referrer = selectors.referrer_by_code(code)
+    if referrer is None:
         raise _error(
             "referral_code_invalid",
             _("There is no referral code “%(code)s”.") % {"code": code.strip()},
         )
-    return row.member
+    return referrer
 
 
 # --- Sign-up ------------------------------------------------------------------
@@ -110,9 +107,7 @@ class SignupOutcome:
                 "Your friend's invitation is being checked; we will let you know."
             ),
             "rejected": _("This invitation cannot be rewarded: %(why)s.")
-            % {
-                "why": Reason(self.reason).label if self.reason in Reason.values else ""
-            },
+            % {"why": reason_label(self.reason)},
             "invalid_code": _("There is no referral code “%(code)s”.")
             % {"code": self.code},
             "ignored": _("You already joined with an invitation."),
@@ -414,26 +409,21 @@ def _payout(
     )
     days = program.bonus_validity_days
     referee = referral.referee
-    if friend_points:
-        points_bonus(
-            member=referee,
-            points=friend_points,
-            key=f"referral:{referral.pk}:friend",
-            reason="referral_friend",
-            params={"referral": referral.pk, "visit": visit.pk},
-            lifetime_days=days,
-            actor=actor,
-        )
-    if referrer_points:
-        points_bonus(
-            member=referrer,
-            points=referrer_points,
-            key=f"referral:{referral.pk}:referrer",
-            reason="referral_referrer",
-            params={"referral": referral.pk},
-            lifetime_days=days,
-            actor=actor,
-        )
+    # The friend's wallet first, then the referrer's (lock order).
+    for side, member, points, params in (
+        ("friend", referee, friend_points, {"visit": visit.pk}),
+        ("referrer", referrer, referrer_points, {}),
+    ):
+        if points:
+            points_bonus(
+                member=member,
+                points=points,
+                key=f"referral:{referral.pk}:{side}",
+                reason=f"referral_{side}",
+                params={"referral": referral.pk, **params},
+                lifetime_days=days,
+                actor=actor,
+            )
     referral.referrer_points = referrer_points
     referral.friend_points = friend_points
     referral.rewarded_at = now
@@ -654,8 +644,6 @@ def friend_name(member: Member) -> str:
 
 def _notify(member: Member, key: str, context: dict, *, dedupe: str) -> None:
     """The inbox always, plus the channels the member opted into (one row each)."""
-    from members.messaging.services import member_channels
-
     for channel in member_channels(member):
         message_send(
             channel=channel,

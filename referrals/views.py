@@ -12,11 +12,9 @@ from __future__ import annotations
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from members.models import Member
 from members.qr import qr_svg
 from referrals import selectors
-from referrals.models import ReferralCode
-from referrals.services import friend_name, referral_code_normalize
+from referrals.services import friend_name
 from referrals.terms import friend_offer
 
 TEMPLATE = "referrals/landing.html"
@@ -24,22 +22,18 @@ TEMPLATE = "referrals/landing.html"
 
 @require_safe
 def landing(request, code: str):
-    normalized = referral_code_normalize(code)
-    row = (
-        ReferralCode.objects.select_related("member").filter(code=normalized).first()
-        if normalized
-        else None
-    )
-    if row is None or row.member.status != Member.Status.ACTIVE:
+    referrer = selectors.referrer_by_code(code)
+    if referrer is None:
         return render(request, TEMPLATE, {"not_found": True}, status=404)
+    code = selectors.referral_code_normalize(code)
     program = selectors.program()
-    link = selectors.referral_link(row.code, request=request)
+    link = selectors.referral_link(code, request=request)
     return render(
         request,
         TEMPLATE,
         {
-            "code": row.code,
-            "referrer": friend_name(row.member),
+            "code": code,
+            "referrer": friend_name(referrer),
             "active": program.is_active,
             "offer": friend_offer(program) if program.is_active else [],
             "link": link,

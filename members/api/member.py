@@ -313,26 +313,37 @@ class MeCardView(MemberAPIView):
         return Response(s.CardSerializer(data).data)
 
 
-class _CardImageView(MemberAPIView):
-    content_type = ""
+class MemberQrView(MemberAPIView):
+    """A QR image (PNG or SVG, by ``image``) of the signed-in member's ``qr_text``:
+    their card here, their referral link in the referrals app."""
+
+    image = "png"
+    _DRAW = {
+        "png": (qr_png, "image/png"),
+        "svg": (qr_svg_document, "image/svg+xml"),
+    }
 
     def perform_content_negotiation(self, request, force=False):
         # The image is the answer; errors are JSON whatever the Accept header.
         return super().perform_content_negotiation(request, force=True)
 
-    def draw(self, code: str) -> bytes:
+    def qr_text(self, request) -> str:
         raise NotImplementedError
 
     def get(self, request):
-        response = HttpResponse(
-            self.draw(member_card_code(self.member)), content_type=self.content_type
-        )
+        draw, content_type = self._DRAW[self.image]
+        response = HttpResponse(draw(self.qr_text(request)), content_type=content_type)
         response["Cache-Control"] = "private, max-age=3600"
         return response
 
 
+class _CardImageView(MemberQrView):
+    def qr_text(self, request) -> str:
+        return member_card_code(self.member)
+
+
 class MeCardPngView(_CardImageView):
-    content_type = "image/png"
+    image = "png"
 
     @extend_schema(
         tags=ME,
@@ -346,12 +357,9 @@ class MeCardPngView(_CardImageView):
     def get(self, request):
         return super().get(request)
 
-    def draw(self, code: str) -> bytes:
-        return qr_png(code)
-
 
 class MeCardSvgView(_CardImageView):
-    content_type = "image/svg+xml"
+    image = "svg"
 
     @extend_schema(
         tags=ME,
@@ -364,9 +372,6 @@ class MeCardSvgView(_CardImageView):
     )
     def get(self, request):
         return super().get(request)
-
-    def draw(self, code: str) -> bytes:
-        return qr_svg_document(code)
 
 
 # --- Visits and export ----------------------------------------------------------

@@ -9,8 +9,11 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
+from members.admin_text import phone_nowrap
+from members.admin_text import printable as printable
 from members.models import Member
 from referrals.models import Referral, ReferralEvent
+from referrals.models import reason_label as reason_label
 
 Status = Referral.Status
 Reason = ReferralEvent.Reason
@@ -38,10 +41,6 @@ def status_badge(status: str) -> str:
     )
 
 
-def reason_label(reason: str) -> str:
-    return Reason(reason).label if reason in Reason.values else reason
-
-
 def hold_labels(holds) -> list[str]:
     return [str(Hold(h).label) if h in Hold.values else h for h in holds or []]
 
@@ -52,17 +51,8 @@ def referrals_url(**params) -> str:
     return f"{url}?{urlencode(params)}" if params else url
 
 
-def printable(term: str) -> str:
-    # Control characters (a NUL from a barcode scanner) make PostgreSQL
-    # refuse the query; nobody means them.
-    return "".join(ch for ch in term if ch.isprintable()).strip()
-
-
 def phone_text(member) -> str:
-    # Non-breaking spaces: a phone number should never wrap over lines.
-    if not member.phone or not member.phone.is_valid():
-        return str(member.phone or "—")  # an erased member's placeholder
-    return member.phone.as_international.replace(" ", "\u00a0")
+    return phone_nowrap(member.phone, empty="—")
 
 
 # --- Filters ----------------------------------------------------------------

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members import selectors as member_selectors
+from members.admin_text import printable
 from members.models import Location, Member, Visit
 from rewards import selectors
 from rewards.admin.common import money_text, phone_of
@@ -62,9 +63,7 @@ def members_find(request, term: str, *, limit: int = FIND_LIMIT) -> list[Member]
     exactly; a voucher code finds its holder; anything else goes through the
     member list's own search (phone digits, names, email).
     """
-    # Control characters (a NUL breaks PostgreSQL's string literals) never
-    # belong to a phone, a name or a code.
-    term = "".join(ch for ch in term if ch.isprintable()).strip()
+    term = printable(term)
     if not term:
         return []
     members = Member.objects.exclude(status=Member.Status.ERASED).select_related(

@@ -142,13 +142,6 @@ class MemberAdmin(members_admin.MemberAdmin):
             *super().get_urls(),
         ]
 
-    def get_search_results(self, request, queryset, search_term):
-        # No phone, name or email holds a control character, and a NUL byte
-        # cannot reach PostgreSQL at all (a DataError: a 500 on the member
-        # autocomplete the checkout page uses).
-        term = "".join(ch for ch in search_term if ch.isprintable())
-        return super().get_search_results(request, queryset, term)
-
     @admin.display(description=gettext_lazy("checkout"))
     def checkout_link(self, member):
         if member.status != Member.Status.ACTIVE:
