@@ -40,12 +40,14 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "rest_framework",
     "drf_spectacular",
+    "core",
     "members",
     "rewards",
     "referrals",
 ]
 
 MIDDLEWARE = [
+    "core.middleware.StampScopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
