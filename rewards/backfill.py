@@ -38,7 +38,6 @@ from members.money import money
 from rewards import selectors
 from rewards.dbfuncs import sha256_hex
 from rewards.models import (
-    CategoryEarnRate,
     LedgerEntry,
     LotAllocation,
     PointLot,
@@ -116,7 +115,7 @@ def points_backfill(
     program = _Program(
         settings=selectors.program_settings(),
         tiers=selectors.tiers(),
-        rates=dict(CategoryEarnRate.objects.values_list("category_id", "rate")),
+        rates=selectors.category_rates(),
         services={s.pk: s for s in Service.objects.all()},
         now=now or timezone.now(),
         spend_every=spend_every,

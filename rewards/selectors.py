@@ -20,10 +20,12 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core import stamps
 from members.cards import card_code_normalize
 from members.models import Member, Visit
 from members.money import money
 from rewards.models import (
+    CategoryEarnRate,
     LedgerEntry,
     PointLot,
     ProgramSettings,
@@ -36,20 +38,56 @@ from rewards.models import (
 )
 
 
-def program_settings() -> ProgramSettings:
-    """The program's settings row, created with the shipped defaults if missing."""
+@stamps.process_cached()
+def _program_settings() -> ProgramSettings:
     obj = ProgramSettings.objects.filter(pk=1).first()
     if obj is None:
         obj, _ = ProgramSettings.objects.get_or_create(pk=1)
     return obj
 
 
+def program_settings() -> ProgramSettings:
+    """The program's settings row, created with the shipped defaults if missing.
+
+    Cached per process until the row changes (``core.stamps``): treat it as
+    read-only; change it with ``save()`` (which any process then sees).
+    """
+    return _program_settings.get()
+
+
+@stamps.process_cached()
+def _tiers() -> tuple[Tier, ...]:
+    return tuple(Tier.objects.order_by("rank"))
+
+
 def tiers() -> list[Tier]:
-    return list(Tier.objects.order_by("rank"))
+    """Every tier by rank, cached per process (``core.stamps``)."""
+    return list(_tiers.get())
 
 
 def tier_base() -> Tier | None:
-    return Tier.objects.order_by("rank").first()
+    all_tiers = _tiers.get()
+    return all_tiers[0] if all_tiers else None
+
+
+def tier_by_id(tier_id: int | None) -> Tier | None:
+    """A tier from the process cache (a wallet's ``tier_id`` without a join)."""
+    if tier_id is None:
+        return None
+    for tier in _tiers.get():
+        if tier.pk == tier_id:
+            return tier
+    return Tier.objects.filter(pk=tier_id).first()
+
+
+@stamps.process_cached()
+def _category_rates() -> dict[int, object]:
+    return dict(CategoryEarnRate.objects.values_list("category_id", "rate"))
+
+
+def category_rates() -> dict[int, object]:
+    """Earn rates by service category id, cached per process (``core.stamps``)."""
+    return _category_rates.get()
 
 
 def day_start(day: date) -> datetime:

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils import translation
 from rest_framework.test import APIClient
 
+from core import stamps
 from members import access, roles, services
 from members.models import Member
 from members.platform_services import roles_sync
@@ -145,10 +146,14 @@ def _default_language():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttle counters live in the cache: every test starts with none."""
+    """Throttle counters live in the cache, settings and tiers in the process
+    caches (``core.stamps``): every test starts with none, so a query count
+    never depends on which test ran before."""
     cache.clear()
+    stamps.ProcessCache.clear_all()
     yield
     cache.clear()
+    stamps.ProcessCache.clear_all()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from members.models import Member, Service, Visit
 from members.money import money
 from rewards import selectors
-from rewards.models import CategoryEarnRate, LedgerEntry, LotAllocation, PointLot, Tier
+from rewards.models import LedgerEntry, LotAllocation, PointLot, Tier
 from rewards.services.ledger import (
     Kind,
     WalletState,
@@ -61,7 +61,7 @@ def earn_calculate(
     """
     settings = settings or selectors.program_settings()
     if rates is None:
-        rates = dict(CategoryEarnRate.objects.values_list("category_id", "rate"))
+        rates = selectors.category_rates()
     multiplier = tier.points_multiplier if tier else Decimal("1")
     raw = Decimal("0")
     earning_paid = Decimal("0")

@@ -26,7 +26,7 @@ from members.money import money
 from members.services import VisitLineInput
 from rewards import selectors
 from rewards.explain import benefit_text, earn_text
-from rewards.models import CategoryEarnRate, Tier, Voucher
+from rewards.models import Tier, Voucher
 from rewards.services.ledger import WalletState
 from rewards.services.points import EarnCalculation, EarnLine, earn_calculate
 from rewards.services.vouchers import voucher_code_normalize
@@ -435,7 +435,7 @@ def price_visit(
                 points=points_to_use,
             )
         )
-    rates = dict(CategoryEarnRate.objects.values_list("category_id", "rate"))
+    rates = selectors.category_rates()
     earn = earn_calculate(
         lines=[EarnLine(ln.service, ln.to_pay) for ln in qlines],
         tier=tier,
