@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import field_error
 from members import services as member_services
 from members.cards import code_new
 from members.messaging.services import member_channels, message_send
@@ -45,11 +46,6 @@ Hold = ReferralEvent.Hold
 # Shorter than a card's (it is typed by a friend, not scanned); the same
 # read-aloud alphabet (``members.cards``).
 CODE_LENGTH = 7
-
-
-def _error(code: str, message: str, field: str | None = "referral_code"):
-    error = ValidationError(message, code=code)
-    return ValidationError({field: error}) if field else error
 
 
 # --- Codes --------------------------------------------------------------------
@@ -78,9 +74,10 @@ def referral_code_check(code: str) -> Member:
     """The referrer behind ``code``; a ``ValidationError`` if it cannot be used."""
     referrer = selectors.referrer_by_code(code)
     if referrer is None:
-        raise _error(
-            "referral_code_invalid",
+        raise field_error(
+            "referral_code",
             _("There is no referral code “%(code)s”.") % {"code": code.strip()},
+            "referral_code_invalid",
         )
     return referrer
 
@@ -530,11 +527,11 @@ def referral_approve(*, referral: Referral, actor, note: str = "") -> Referral:
     found so far do not apply again."""
     referral = _lock_for_review(referral)
     if referral.status != Status.HELD:
-        raise _error(
-            "referral_not_held",
+        raise field_error(
+            None,
             _("Only a referral held for review can be approved (this one is %(s)s).")
             % {"s": referral.get_status_display()},
-            field=None,
+            "referral_not_held",
         )
     now = timezone.now()
     referral.cleared = True
@@ -553,15 +550,17 @@ def referral_reject(*, referral: Referral, actor, note: str = "") -> Referral:
     """A manager rejects a referral that has paid nothing yet (held or waiting)."""
     referral = _lock_for_review(referral)
     if referral.status not in (Status.HELD, Status.REGISTERED, Status.QUALIFIED):
-        raise _error(
-            "referral_not_rejectable",
+        raise field_error(
+            None,
             _("A referral that is %(s)s cannot be rejected.")
             % {"s": referral.get_status_display()},
-            field=None,
+            "referral_not_rejectable",
         )
     note = (note or "").strip()
     if not note:
-        raise _error("note_required", _("Say why the referral is rejected."), "note")
+        raise field_error(
+            "note", _("Say why the referral is rejected."), "note_required"
+        )
     _reviewed(referral, actor=actor, note=note, now=timezone.now())
     return _move(
         referral, Status.REJECTED, Reason.REJECTED_BY_MANAGER, actor=actor, note=note

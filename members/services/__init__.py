@@ -12,14 +12,12 @@ reactions (``visit_flow``) lock the wallet after that.
 - ``visits`` — record, cancel and refund a whole visit, price lines, repair
   the cached stats (``visit_record``, ``visit_cancel``, ``visit_refund``,
   ``price_lines``, ``member_stats_reconcile``);
-- ``refunds`` — partial refunds (``visit_refund_partial``);
-- ``common`` — ``_field_error``, shared by all three.
+- ``refunds`` — partial refunds (``visit_refund_partial``).
 
 Callers import from here (``from members import services``); the modules
 import each other directly, never through this package.
 """
 
-from members.services.common import _field_error as _field_error
 from members.services.members import (
     CONSENT_CHANNELS,
     member_register,

@@ -12,10 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from phonenumber_field.phonenumber import PhoneNumber, to_python
 
+from core.errors import field_error
 from members import member_flow
 from members.hashing import e164_hash
 from members.models import Location, Member, MemberPhone
-from members.services.common import _field_error
 
 CONSENT_CHANNELS = ("sms", "email", "push")
 
@@ -29,14 +29,14 @@ def phone_normalize(raw: str | PhoneNumber) -> str:
     if not isinstance(raw, PhoneNumber) and re.search(r"[^\W\d_]", str(raw)):
         # libphonenumber reads letters as keypad digits ("8459XGTCS4" would
         # become a valid number): a phone typed with letters is a typo.
-        raise _field_error(
+        raise field_error(
             "phone",
             _("Enter a valid phone number, e.g. +7 916 123-45-67."),
             "invalid_phone",
         )
     number = raw if isinstance(raw, PhoneNumber) else to_python(str(raw).strip())
     if not isinstance(number, PhoneNumber) or not number.is_valid():
-        raise _field_error(
+        raise field_error(
             "phone",
             _("Enter a valid phone number, e.g. +7 916 123-45-67."),
             "invalid_phone",
@@ -183,7 +183,7 @@ def member_update(*, member: Member, **fields) -> Member:
 
 def _consent_set(member: Member, channel: str, granted: bool, now: datetime) -> None:
     if channel not in CONSENT_CHANNELS:
-        raise _field_error(
+        raise field_error(
             "consents",
             _("Unknown consent channel “%(channel)s”.") % {"channel": channel},
             "invalid_consent_channel",
@@ -202,6 +202,6 @@ def _member_validate(member: Member) -> None:
 
 
 def _phone_taken() -> ValidationError:
-    return _field_error(
+    return field_error(
         "phone", _("A member with this phone number already exists."), "phone_taken"
     )

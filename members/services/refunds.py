@@ -10,10 +10,10 @@ from django.db.models import F
 from django.db.models.functions import Round
 from django.utils.translation import gettext as _
 
+from core.errors import field_error
 from members import visit_flow
 from members.models import Member, Visit, VisitLine, VisitRefund
 from members.money import money
-from members.services.common import _field_error
 from members.services.visits import _visit_reverse
 
 REFUND_KEY_MAX = VisitRefund._meta.get_field("key").max_length
@@ -45,7 +45,7 @@ def visit_refund_partial(
     """
     key = (key or "").strip()
     if not key or len(key) > REFUND_KEY_MAX:
-        raise _field_error(
+        raise field_error(
             "key",
             _("A refund needs an idempotency key of 1 to %(max)s characters.")
             % {"max": REFUND_KEY_MAX},
@@ -75,7 +75,7 @@ def visit_refund_partial(
         line = by_id[line_id]
         left = line.quantity - line.refunded_quantity
         if qty > left:
-            raise _field_error(
+            raise field_error(
                 "lines",
                 _(
                     "Only %(left)s of %(service)s × %(quantity)s can still be "
@@ -146,26 +146,24 @@ def visit_refund_partial(
 def _refund_lines_check(visit: Visit, lines) -> dict[int, int]:
     """{line id: quantity} of a refund request, checked for shape (not stock)."""
     if not lines:
-        raise _field_error(
-            "lines", _("Choose at least one line to refund."), "no_lines"
-        )
+        raise field_error("lines", _("Choose at least one line to refund."), "no_lines")
     wanted: dict[int, int] = {}
     for line, qty in lines:
         if line.visit_id != visit.pk:
-            raise _field_error(
+            raise field_error(
                 "lines",
                 _("Line #%(line)s is not a line of visit #%(visit)s.")
                 % {"line": line.pk, "visit": visit.pk},
                 "refund_line_not_in_visit",
             )
         if line.pk in wanted:
-            raise _field_error(
+            raise field_error(
                 "lines",
                 _("Line #%(line)s is listed twice.") % {"line": line.pk},
                 "refund_line_duplicate",
             )
         if isinstance(qty, bool) or not isinstance(qty, int) or qty < 1:
-            raise _field_error(
+            raise field_error(
                 "lines",
                 _("Refund a whole number of at least 1 of each line."),
                 "refund_quantity_invalid",
@@ -213,7 +211,7 @@ def _refund_same_or_conflict(
 ) -> VisitRefund:
     sent = {item["line"]: item["quantity"] for item in existing.lines}
     if existing.visit_id != visit.pk or sent != wanted:
-        raise _field_error(
+        raise field_error(
             "key",
             _("Refund “%(key)s” was already made with other lines.")
             % {"key": existing.key},

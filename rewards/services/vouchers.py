@@ -5,12 +5,12 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import field_error
 from members.messaging.services import message_send
 from members.models import Member, Visit
 from members.models.messaging import Channel
@@ -29,12 +29,6 @@ def voucher_code_new() -> str:
 
 def voucher_code_normalize(code: str) -> str:
     return "".join(ch for ch in (code or "").upper() if ch.isalnum())
-
-
-def _error(code: str, message: str, field: str | None = None) -> ValidationError:
-    if field:
-        return ValidationError({field: ValidationError(message, code=code)})
-    return ValidationError(message, code=code)
 
 
 @transaction.atomic
@@ -59,30 +53,36 @@ def reward_redeem(
     existing = Voucher.objects.filter(idempotency_key=key).first()
     if existing is not None:
         if existing.reward_id != reward.pk:
-            raise _error(
-                "idempotency_key_reused",
+            raise field_error(
+                None,
                 _("This request key was already used for another reward."),
+                "idempotency_key_reused",
             )
         return existing
     # The status in the database, not the caller's copy: a member blocked a
     # moment ago must not spend.
     status = Member.objects.filter(pk=member.pk).values_list("status", flat=True)[0]
     if status != Member.Status.ACTIVE:
-        raise _error("member_not_active", _("Only active members can redeem rewards."))
+        raise field_error(
+            None, _("Only active members can redeem rewards."), "member_not_active"
+        )
     reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)
     if (
         not reward.is_active
         or (reward.active_from and reward.active_from > now)
         or (reward.active_until and reward.active_until <= now)
     ):
-        raise _error("reward_not_available", _("This reward is not available now."))
+        raise field_error(
+            None, _("This reward is not available now."), "reward_not_available"
+        )
     if reward.min_tier and (
         state.wallet.tier is None or state.wallet.tier.rank < reward.min_tier.rank
     ):
-        raise _error(
-            "tier_too_low",
+        raise field_error(
+            None,
             _("This reward is for %(tier)s members and above.")
             % {"tier": reward.min_tier.name},
+            "tier_too_low",
         )
     if reward.per_member_limit is not None:
         held = (
@@ -91,23 +91,25 @@ def reward_redeem(
             .count()
         )
         if held >= reward.per_member_limit:
-            raise _error(
-                "limit_reached",
+            raise field_error(
+                None,
                 _("You already have this reward the maximum %(n)s time(s).")
                 % {"n": reward.per_member_limit},
+                "limit_reached",
             )
     if reward.points_cost > state.available:
-        raise _error(
-            "points_insufficient",
+        raise field_error(
+            None,
             _("Not enough points: %(available)s available, %(cost)s needed.")
             % {"available": state.available, "cost": reward.points_cost},
+            "points_insufficient",
         )
     # A conditional UPDATE, not read-then-write: two members racing for the
     # last item cannot both get it.
     if reward.stock is not None and not Reward.objects.filter(
         pk=reward.pk, stock__gt=0
     ).update(stock=F("stock") - 1):
-        raise _error("out_of_stock", _("This reward is out of stock."))
+        raise field_error(None, _("This reward is out of stock."), "out_of_stock")
     voucher = Voucher.objects.create(
         code=voucher_code_new(),
         reward=reward,
@@ -154,10 +156,11 @@ def voucher_cancel(*, voucher: Voucher, actor=None, reason: str = "") -> Voucher
     if voucher.status == Voucher.Status.CANCELLED:
         return voucher
     if voucher.status != Voucher.Status.ACTIVE:
-        raise _error(
-            "voucher_not_active",
+        raise field_error(
+            None,
             _("Voucher %(code)s is %(status)s and cannot be cancelled.")
             % {"code": voucher.code, "status": voucher.get_status_display()},
+            "voucher_not_active",
         )
     now = timezone.now()
     Voucher.objects.filter(pk=voucher.pk).update(
@@ -236,15 +239,16 @@ def voucher_mark_used(*, voucher: Voucher, actor=None) -> Voucher:
     if voucher.status == Voucher.Status.USED:
         return voucher
     if voucher.reward.kind in CHECKOUT_KINDS:
-        raise _error(
-            "voucher_for_checkout",
+        raise field_error(
+            None,
             _("Voucher %(code)s gives money off: apply it at checkout.")
             % {"code": voucher.code},
+            "voucher_for_checkout",
         )
     now = timezone.now()
     if voucher.status != Voucher.Status.ACTIVE or voucher.valid_until <= now:
-        raise _error(
-            "voucher_not_active",
+        raise field_error(
+            None,
             _("Voucher %(code)s is %(status)s.")
             % {
                 "code": voucher.code,
@@ -252,6 +256,7 @@ def voucher_mark_used(*, voucher: Voucher, actor=None) -> Voucher:
                 if voucher.status != Voucher.Status.ACTIVE
                 else _("expired"),
             },
+            "voucher_not_active",
         )
     Voucher.objects.filter(pk=voucher.pk, status=Voucher.Status.ACTIVE).update(
         status=Voucher.Status.USED, used_at=now, closed_at=now
@@ -279,11 +284,11 @@ def vouchers_use(*, vouchers: list[Voucher], visit: Visit, now: datetime) -> Non
             .exclude(visit=visit)
             .values_list("code", flat=True)
         )
-        raise _error(
-            "voucher_not_active",
+        raise field_error(
+            "voucher_codes",
             _("Voucher %(code)s was used or cancelled meanwhile.")
             % {"code": ", ".join(sorted(lost))},
-            field="voucher_codes",
+            "voucher_not_active",
         )
 
 
