@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from core.api_fields import Money
 from members.api.auth import MemberAPIView
 from members.api.common import error_responses
 from members.api.member import MemberQrView
@@ -22,7 +23,6 @@ from referrals import selectors
 from referrals.models import Referral, ReferralEvent, ReferralProgram, reason_label
 from referrals.services import friend_name, referral_code_for
 from referrals.terms import reward_text
-from rewards.api.serializers import Money
 
 TAG = "Member: referrals"
 # The summary carries the newest invites; the rest are paged at me/referrals/invites.

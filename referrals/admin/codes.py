@@ -6,11 +6,12 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_helpers import ReadOnlyAdmin
 from members.admin import LargeTablePaginator
+from members.admin_helpers import member_link, member_search_q
 from referrals import services
 from referrals.admin.common import printable, referrals_url
 from referrals.models import ReferralCode
-from rewards.admin.common import ReadOnlyAdmin, member_link, member_search_q
 
 
 @admin.register(ReferralCode)

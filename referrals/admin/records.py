@@ -12,8 +12,11 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin_helpers import ReadOnlyAdmin, nowrap_datetime
 from members.admin import LargeTablePaginator
+from members.admin_helpers import member_link, member_search_q
 from members.models import Member
+from members.money import money_text
 from referrals import services
 from referrals.admin.common import (
     HoldReasonFilter,
@@ -27,8 +30,6 @@ from referrals.admin.common import (
     status_badge,
 )
 from referrals.models import Referral, ReferralEvent
-from rewards.admin.common import ReadOnlyAdmin, member_link, member_search_q, money_text
-from rewards.admin.records import nowrap_datetime
 
 
 class ReferralEventInline(admin.TabularInline):

@@ -11,11 +11,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_helpers import ReadOnlyAdmin
 from members.admin import LargeTablePaginator
+from members.admin_helpers import member_link, member_search_q
 from referrals import selectors
 from referrals.admin.common import Status, phone_text, printable, referrals_url
 from referrals.models import Referrer
-from rewards.admin.common import ReadOnlyAdmin, member_link, member_search_q
 
 
 class HasHeldFilter(admin.SimpleListFilter):

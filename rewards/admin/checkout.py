@@ -22,10 +22,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members import selectors as member_selectors
+from members.admin_helpers import phone_of
 from members.admin_text import printable
 from members.models import Location, Member, Visit
+from members.money import money_text
 from rewards import selectors
-from rewards.admin.common import money_text, phone_of
 from rewards.admin.members import tier_progress_text
 from rewards.admin.vouchers import looks_like_voucher_code
 from rewards.explain import benefit_text, entry_text

@@ -23,8 +23,8 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from members import admin as members_admin
 from members.models import Member
+from members.money import money_text
 from rewards import selectors
-from rewards.admin.common import money_text
 from rewards.admin.records import member_rewards_links
 from rewards.explain import entry_text
 from rewards.forms import (

@@ -9,21 +9,16 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_helpers import ReadOnlyAdmin, nowrap_datetime
 from members.admin import LargeTablePaginator
+from members.admin_helpers import MemberSearchMixin, member_link
 from members.models import Member
 from rewards import selectors
-from rewards.admin.common import (
-    MemberSearchMixin,
-    ReadOnlyAdmin,
-    member_link,
-    points_html,
-)
+from rewards.admin.common import points_html
 from rewards.explain import entry_text
 from rewards.models import (
     ExpiryNotice,
@@ -33,13 +28,6 @@ from rewards.models import (
     TierChange,
     Wallet,
 )
-
-
-def nowrap_datetime(value) -> str:
-    """A short date and time on one line: lists stay readable on a desk screen."""
-    text = date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
-    return format_html('<span style="white-space:nowrap">{}</span>', text)
-
 
 MEMBER_SEARCH_HELP = _("Member phone (any format), #member number or last name.")
 

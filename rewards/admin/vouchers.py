@@ -16,8 +16,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin_helpers import ReadOnlyAdmin
 from members.admin import LargeTablePaginator
-from rewards.admin.common import MemberSearchMixin, ReadOnlyAdmin, member_link
+from members.admin_helpers import MemberSearchMixin, member_link
 from rewards.admin.records import FilteredByMemberMixin
 from rewards.models import Voucher
 from rewards.qr import voucher_qr_svg

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api_fields import Money
 from rewards.explain import entry_text
 from rewards.models import LedgerEntry, Reward, Tier, TierChange, Voucher
 from rewards.qr import voucher_qr_svg
@@ -26,12 +27,6 @@ REFUSAL_CODES = [
     "points_insufficient",
     "out_of_stock",
 ]
-
-
-def Money(**kwargs) -> serializers.DecimalField:  # noqa: N802 - a field factory
-    return serializers.DecimalField(
-        max_digits=12, decimal_places=2, coerce_to_string=True, **kwargs
-    )
 
 
 def Percent(**kwargs) -> serializers.DecimalField:  # noqa: N802 - a field factory
