@@ -1,4 +1,5 @@
-"""Deployment checks (``manage.py check --deploy``) for how messages leave.
+"""Deployment checks (``manage.py check --deploy``): how messages leave, and
+the salt of the stored phone hashes.
 
 Sign-in codes travel by SMS: in production they must not end in a log file,
 and a webhook backend without its address or secret would fail every message.
@@ -38,3 +39,23 @@ def message_backends_check(app_configs, **kwargs):
             )
         )
     return problems
+
+
+@register(deploy=True)
+def phone_hash_salt_check(app_configs, **kwargs):
+    """PHONE_HASH_SALT falls back to SECRET_KEY: rotating the key would then
+    silently change the salt, and no stored phone hash (erased members' phones,
+    phone history) would match a returning number again."""
+    salt = settings.PHONE_HASH_SALT
+    if salt and salt != settings.SECRET_KEY:
+        return []
+    return [
+        Warning(
+            "PHONE_HASH_SALT is not set apart from SECRET_KEY: rotating SECRET_KEY "
+            "would break every stored phone hash.",
+            hint="Set PHONE_HASH_SALT to a long random value and never change it. "
+            "A deployment that already stores hashes sets it to the current "
+            "SECRET_KEY (its hashes were made with it), then rotates SECRET_KEY.",
+            id="regulars.W003",
+        )
+    ]

@@ -30,6 +30,7 @@ SETTINGS_ENV = {
     "LANGUAGE_CODE",
     "CURRENCY",
     "PHONE_REGION",
+    "PHONE_HASH_SALT",
     "CACHE_URL",
     "STATIC_ROOT",
     "SECURE_SSL_REDIRECT",
@@ -105,6 +106,7 @@ def probe(run):
 PROD = {
     "DJANGO_SETTINGS_MODULE": "config.settings.prod",
     "ALLOWED_HOSTS": "example.com",
+    "PHONE_HASH_SALT": "a-long-random-salt-kept-forever",
 }
 
 
@@ -244,6 +246,31 @@ def test_deploy_check_warns_about_a_webhook_without_its_secret(run):
 
     assert done.returncode != 0
     assert "regulars.W002" in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("salt_set", [False, True], ids=["unset", "the-secret-key"])
+def test_deploy_check_warns_while_the_phone_salt_is_the_secret_key(run, salt_set):
+    # Given production settings whose PHONE_HASH_SALT is unset (it falls back to
+    # SECRET_KEY) or set to the SECRET_KEY's value
+    key = random_secret_key()
+    env = {k: v for k, v in PROD.items() if k != "PHONE_HASH_SALT"}
+    if salt_set:
+        env["PHONE_HASH_SALT"] = key
+
+    done = run(
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        **env,
+        **MESSAGES,
+        SECRET_KEY=key,
+    )
+
+    # Then the deploy check fails: rotating the key would break the stored hashes
+    assert done.returncode != 0
+    assert "regulars.W003" in done.stderr + done.stdout
 
 
 def test_dev_settings_pass_the_system_checks(run):

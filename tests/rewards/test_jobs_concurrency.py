@@ -166,3 +166,31 @@ def test_a_failing_chunk_keeps_the_others_and_the_retry_finishes(due_lots, monke
     with time_machine.travel(moscow(2025, 2, 9, 1, 10), tick=False):
         assert job_run("expire_points", DUE).result["members"] == 4
     assert_expired_once(due_lots)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_chunks_run_on_the_workers_the_setting_asks_for_now(
+    due_lots, monkeypatch, settings, workers
+):
+    # Given chunks of four members and REGULARS_JOB_WORKERS set after import
+    monkeypatch.setattr(batch.common, "CHUNK_MEMBERS", 4)
+    settings.REGULARS_JOB_WORKERS = workers
+    threads: set[int] = set()
+    real_chunk = batch.points._expire_chunk
+
+    def counted(*args, **kwargs):
+        threads.add(threading.get_ident())
+        return real_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(batch.points, "_expire_chunk", counted)
+    with time_machine.travel(moscow(2025, 2, 9, 0, 10), tick=False):
+        done = batch.lots_expire(on=DUE)
+
+    # Then one worker runs the chunks here; more run them in their own threads
+    assert done["members"] == MEMBERS
+    if workers == 1:
+        assert threads == {threading.get_ident()}
+    else:
+        assert threading.get_ident() not in threads
+        assert 1 <= len(threads) <= workers
+    assert_expired_once(due_lots)

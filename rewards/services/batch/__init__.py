@@ -7,9 +7,9 @@ runs and runs them in order.
 
 The points jobs work in member-id chunks of ``CHUNK_MEMBERS`` wallets, one
 transaction each, so a live checkout waits at most for one chunk (on PostgreSQL
-``JOB_WORKERS`` chunks run side by side). A chunk first copies the ids of the
-members it will touch into a scratch table *and locks their wallet rows* (in
-member-id order, the project's lock order), then every statement of the chunk
+``REGULARS_JOB_WORKERS`` chunks run side by side). A chunk first copies the ids
+of the members it will touch into a scratch table *and locks their wallet rows*
+(in member-id order, the project's lock order), then every statement of the chunk
 joins that table: a member's lots and wallet cannot move under the job, and the
 job cannot touch a member whose wallet it does not hold. SQL below runs on
 PostgreSQL and SQLite (``UPDATE … FROM``, ``ON CONFLICT DO NOTHING``); the few

@@ -15,8 +15,6 @@ from django.utils import timezone
 from rewards import selectors
 
 CHUNK_MEMBERS = 50_000
-# Chunks run side by side on PostgreSQL (one connection each); 1 = one by one.
-JOB_WORKERS = getattr(django_settings, "REGULARS_JOB_WORKERS", 2)
 BATCH = "regulars_job_batch"
 
 
@@ -88,10 +86,11 @@ def _member_ranges(*, first: int | None, last: int | None) -> list[tuple[int, in
 def _chunks_run(ranges, work: Callable[[Any, int, int], dict]) -> dict:
     """Run ``work(cursor, lo, hi)`` for each range, one transaction each; sum up.
 
-    On PostgreSQL, outside any transaction, ``JOB_WORKERS`` threads share the
-    ranges, each on its own connection: the ranges hold different members, so
-    the chunks never wait for each other, and the server uses every core. In a
-    transaction (tests) or on SQLite (one writer) they run here, in order.
+    On PostgreSQL, outside any transaction, ``settings.REGULARS_JOB_WORKERS``
+    threads (read at each run) share the ranges, each on its own connection:
+    the ranges hold different members, so the chunks never wait for each other,
+    and the server uses every core. In a transaction (tests), on SQLite (one
+    writer) or with one worker they run here, in order.
     """
     totals: dict = {}
 
@@ -103,7 +102,7 @@ def _chunks_run(ranges, work: Callable[[Any, int, int], dict]) -> dict:
         with transaction.atomic(), connection.cursor() as cur:
             return work(cur, lo, hi)
 
-    workers = min(JOB_WORKERS, len(ranges))
+    workers = min(django_settings.REGULARS_JOB_WORKERS, len(ranges))
     if workers <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
         for lo, hi in ranges:
             add(one(lo, hi))
