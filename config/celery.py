@@ -6,6 +6,7 @@
 DatabaseScheduler reads it and operators can see and pause each job in the admin.
 """
 
+import logging
 import os
 
 from celery import Celery
@@ -16,6 +17,25 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 app = Celery("regulars")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class _FilesystemBrokerHostFilter(logging.Filter):
+    """Drop kombu's "No hostname was supplied" while the broker is a folder.
+
+    kombu logs it whenever it builds a connection from a URL without a host, and
+    ``filesystem://`` has none: the filesystem transport has no server to reach,
+    so the line was noise on every management command and every task sent. With
+    another transport it stays: there a URL without its host is worth a word.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.getMessage().startswith("No hostname was supplied")
+            and str(app.conf.broker_url or "").startswith("filesystem:")
+        )
+
+
+logging.getLogger("kombu.connection").addFilter(_FilesystemBrokerHostFilter())
 
 # name -> task, schedule, optional kwargs and a description for the operator.
 BEAT_SCHEDULE: dict[str, dict] = {
