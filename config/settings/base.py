@@ -17,6 +17,11 @@ env_file = BASE_DIR / ".env"
 if env_file.exists():
     environ.Env.read_env(str(env_file))
 
+# Templates and translations: at the top of a checkout; an installed wheel carries
+# them inside the config package (build_data.py), and BASE_DIR is site-packages.
+_SHIPPED_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = _SHIPPED_DIR if (_SHIPPED_DIR / "templates").is_dir() else BASE_DIR
+
 # Runtime files of the trial: the SQLite database, the filesystem broker's queue.
 VAR_DIR = Path(env.str("REGULARS_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -66,7 +71,7 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [DATA_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -127,7 +132,7 @@ LOGIN_URL = "admin:login"
 
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [DATA_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Moscow")
 USE_I18N = True
 USE_TZ = True
