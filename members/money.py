@@ -21,10 +21,14 @@ def money(value: Decimal | int | str) -> Decimal:
 CURRENCY_SIGNS = {"RUB": "₽", "EUR": "€", "USD": "$", "GBP": "£", "KZT": "₸"}
 
 
+def currency_sign() -> str:
+    currency = getattr(settings, "REGULARS_CURRENCY", "RUB")
+    return CURRENCY_SIGNS.get(currency, currency)
+
+
 def money_text(amount) -> str:
     """ "4,200 ₽" in English, "4 200 ₽" in Russian; kopecks only when there are any."""
-    currency = getattr(settings, "REGULARS_CURRENCY", "RUB")
-    sign = CURRENCY_SIGNS.get(currency, currency)
+    sign = currency_sign()
     places = 0 if amount == int(amount) else 2
     number = number_format(amount, places, use_l10n=True, force_grouping=True)
     return f"{number}\u00a0{sign}"

@@ -19,11 +19,40 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Round
 
-from members.models import Member, Visit
+from core import stamps
+from members.models import Location, Member, Service, Visit
 
 
-def visit_by_external_id(*, source: str, external_id: str) -> Visit | None:
-    return Visit.objects.filter(source=source, external_id=external_id).first()
+def visit_by_external_id(
+    *, source: str, external_id: str, queryset: QuerySet[Visit] | None = None
+) -> Visit | None:
+    queryset = Visit.objects.all() if queryset is None else queryset
+    return queryset.filter(source=source, external_id=external_id).first()
+
+
+@stamps.process_cached()
+def _service_maps() -> tuple[dict[int, Service], dict[str, Service]]:
+    services = list(Service.objects.all())
+    return {s.pk: s for s in services}, {s.code: s for s in services if s.code}
+
+
+def services_by_id() -> dict[int, Service]:
+    """Every service by id, cached per process until one changes (read-only)."""
+    return _service_maps.get()[0]
+
+
+def services_by_code() -> dict[str, Service]:
+    return _service_maps.get()[1]
+
+
+@stamps.process_cached()
+def _locations() -> dict[int, Location]:
+    return {loc.pk: loc for loc in Location.objects.all()}
+
+
+def location_by_id(location_id: int) -> Location | None:
+    """A location from the process cache (read-only)."""
+    return _locations.get().get(location_id)
 
 
 def member_paid_visit_bounds(

@@ -27,7 +27,8 @@ class VisitRecorded:
     visit: Visit
     actor: Any = None
     # What the caller knew beyond the visit itself, e.g. the checkout quote
-    # (``{"quote": Quote}``): reactions read what they understand.
+    # (``{"quote": Quote}``): reactions read what they understand. Results go
+    # back as return values (``visit_recorded``), never through the context.
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -53,9 +54,13 @@ class VisitPartiallyRefunded:
 
 
 class VisitReaction(Protocol):
-    """``visit_partially_refunded(event)`` is optional: called where defined."""
+    """``visit_partially_refunded(event)`` is optional: called where defined.
 
-    def visit_recorded(self, event: VisitRecorded) -> None: ...
+    ``visit_recorded`` may return a typed result of its own (what the visit
+    earned, say); the caller finds it in ``VisitRecordResult.reactions``.
+    """
+
+    def visit_recorded(self, event: VisitRecorded) -> object | None: ...
 
     def visit_reversed(self, event: VisitReversed) -> None: ...
 
@@ -69,9 +74,10 @@ def _load(paths: tuple[str, ...]) -> tuple[VisitReaction, ...]:
     return tuple(import_string(path)() for path in paths)
 
 
-def visit_recorded(event: VisitRecorded) -> None:
-    for reaction in reactions():
-        reaction.visit_recorded(event)
+def visit_recorded(event: VisitRecorded) -> tuple[object, ...]:
+    """Run every reaction in order; their non-None results, in order."""
+    results = (reaction.visit_recorded(event) for reaction in reactions())
+    return tuple(r for r in results if r is not None)
 
 
 def visit_reversed(event: VisitReversed) -> None:

@@ -1,4 +1,4 @@
-"""Plain-words explanations of ledger entries and checkout benefits.
+"""Plain-words explanations of ledger entries and earnings (benefits: ``rewards.benefits``).
 
 Entries store a reason code and its parameters, not a sentence, so the same
 entry reads in the language of whoever reads it (the member's app, a Russian
@@ -14,7 +14,16 @@ from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from members.money import currency_sign
 from rewards.models import LedgerEntry
+
+
+def points_money_text(points, amount) -> str:
+    """Points paying part of a bill, as the front desk says it: "867 points (867.00 ₽)"."""
+    return _("%(points)s (%(money)s)") % {
+        "points": points_text(points),
+        "money": f"{_money(amount)}\u00a0{currency_sign()}",
+    }
 
 
 def _date(value: str | None) -> str:
@@ -30,7 +39,7 @@ def _money(value) -> str:
     return number_format(value, decimal_pos=2, use_l10n=True, force_grouping=True)
 
 
-def _number(value) -> str:
+def number_text(value) -> str:
     """A rate or multiplier without trailing zeros: 5, 6.25, 10 (never 1E+1)."""
     try:
         return f"{Decimal(str(value)).normalize():f}"
@@ -38,7 +47,7 @@ def _number(value) -> str:
         return str(value)
 
 
-def _points(n: int) -> str:
+def points_text(n: int) -> str:
     n = abs(int(n))
     return ngettext("%(n)s point", "%(n)s points", n) % {
         "n": number_format(n, force_grouping=True)
@@ -51,52 +60,31 @@ def earn_text(calc) -> str:
         return _("No points for this visit.")
     if calc.mode == "cashback":
         text = _("%(points)s: %(paid)s paid × %(rate)s%% cashback") % {
-            "points": _points(calc.points),
+            "points": points_text(calc.points),
             "paid": _money(calc.paid),
-            "rate": _number(calc.rate),
+            "rate": number_text(calc.rate),
         }
     else:
         text = _("%(points)s: %(paid)s paid × %(rate)s points per 100") % {
-            "points": _points(calc.points),
+            "points": points_text(calc.points),
             "paid": _money(calc.paid),
-            "rate": _number(calc.rate),
+            "rate": number_text(calc.rate),
         }
     if calc.tier_name and calc.multiplier != 1:
         # The rate shown already includes the multiplier: say so, or members
         # multiply twice.
         text += " " + _("(%(tier)s ×%(mult)s included)") % {
             "tier": calc.tier_name,
-            "mult": _number(calc.multiplier),
+            "mult": number_text(calc.multiplier),
         }
     return text
-
-
-def benefit_text(reason: str, p: dict) -> str:
-    if "percent" in p:
-        p = {**p, "percent": _number(p["percent"])}
-    if reason == "tier_discount":
-        return _("%(tier)s tier discount %(percent)s%%") % p
-    if reason == "first_visit_discount":
-        return _("Welcome discount %(percent)s%% on the first visit") % p
-    if reason == "points_payment":
-        return _("%(points)s paid %(money)s of the bill") % {
-            "points": _points(p["points"]),
-            "money": _money(p["money"]),
-        }
-    if reason in ("voucher_free_service", "voucher_add_on", "voucher_extended_session"):
-        return _("Voucher %(code)s: %(reward)s") % p
-    if reason == "voucher_percent_discount":
-        return _("Voucher %(code)s: %(percent)s%% off") % p
-    if reason == "voucher_fixed_discount":
-        return _("Voucher %(code)s: %(reward)s") % p
-    return reason
 
 
 def entry_text(entry: LedgerEntry) -> str:
     """What the member reads beside an entry in their history."""
     p = entry.params or {}
     r = entry.reason
-    pts = _points(entry.amount)
+    pts = points_text(entry.amount)
     if r == "earn_visit":
         if p.get("mode") == "cashback":
             text = _(
@@ -110,7 +98,7 @@ def entry_text(entry: LedgerEntry) -> str:
             "points": pts,
             "date": _date(p.get("date")),
             "paid": _money(p.get("paid", 0)),
-            "rate": _number(p.get("rate", "")),
+            "rate": number_text(p.get("rate", "")),
         }
         if p.get("tier"):
             text += " " + _("(%(tier)s)") % {"tier": p["tier"]}
@@ -145,26 +133,26 @@ def entry_text(entry: LedgerEntry) -> str:
         return text + _expired_note(p)
     if r == "reverse_visit":
         text = _("%(points)s taken back: visit #%(visit)s was %(status)s") % {
-            "points": _points(p.get("points", entry.amount)),
+            "points": points_text(p.get("points", entry.amount)),
             "visit": p.get("visit"),
             "status": _status(p.get("status")),
         }
         if p.get("debt"):
             text += " " + _(
                 "(%(debt)s were already spent: they will be settled from future points)"
-            ) % {"debt": _points(p["debt"])}
+            ) % {"debt": points_text(p["debt"])}
         return text
     if r == "reverse_partial":
         text = _(
             "%(points)s taken back: part of the visit on %(date)s was refunded"
         ) % {
-            "points": _points(p.get("points", entry.amount)),
+            "points": points_text(p.get("points", entry.amount)),
             "date": _date(p.get("date")),
         }
         if p.get("debt"):
             text += " " + _(
                 "(%(debt)s were already spent: they will be settled from future points)"
-            ) % {"debt": _points(p["debt"])}
+            ) % {"debt": points_text(p["debt"])}
         return text
     if r == "return_partial":
         text = _("%(points)s back: part of the visit on %(date)s was refunded") % {
@@ -203,13 +191,13 @@ def entry_text(entry: LedgerEntry) -> str:
             "%(points)s taken back: the referral was annulled (the first visit "
             "was %(status)s)"
         ) % {
-            "points": _points(p.get("points", entry.amount)),
+            "points": points_text(p.get("points", entry.amount)),
             "status": _status(p.get("status")),
         }
         if p.get("debt"):
             text += " " + _(
                 "(%(debt)s were already spent: they will be settled from future points)"
-            ) % {"debt": _points(p["debt"])}
+            ) % {"debt": points_text(p["debt"])}
         return text
     return entry.get_kind_display()
 
@@ -217,7 +205,7 @@ def entry_text(entry: LedgerEntry) -> str:
 def _expired_note(p: dict) -> str:
     if p.get("expired"):
         return " " + _("(%(points)s had expired meanwhile)") % {
-            "points": _points(p["expired"])
+            "points": points_text(p["expired"])
         }
     return ""
 

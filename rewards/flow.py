@@ -3,34 +3,53 @@
 A partial refund takes back the refunded share of the visit's points.
 
 Listed in ``REGULARS_VISIT_REACTIONS``; runs inside the visit's transaction with
-the member row locked (``members.visit_flow``).
+the member row locked (``members.visit_flow``). A visit comes with its checkout
+quote; one priced elsewhere (an import, a direct ``visit_record``) gets the
+quote of what it recorded (``quote_of_recorded``): one path either way.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from dataclasses import dataclass
 
 from django.utils import timezone
 
-from members.money import money
 from members.visit_flow import VisitPartiallyRefunded, VisitRecorded, VisitReversed
 from rewards import selectors
-from rewards.models import VisitBenefit
+from rewards.models import LedgerEntry, Tier, VisitBenefit
 from rewards.services import points as points_services
 from rewards.services.ledger import wallet_lock, wallet_save
-from rewards.services.points import EarnLine, earn_calculate
+from rewards.services.pricing import quote_of_recorded
 from rewards.services.tiers import tier_upgrade_check
 from rewards.services.vouchers import vouchers_release, vouchers_use
 
 
+@dataclass(frozen=True)
+class RewardsVisitOutcome:
+    """What a recorded visit did to the member's points and tier."""
+
+    earn: LedgerEntry | None
+    benefits: tuple[VisitBenefit, ...]
+    points_used: int
+    tier_upgraded_to: Tier | None
+    balance_after: int  # available + pending, after the visit
+
+    @property
+    def points_earned(self) -> int:
+        return self.earn.amount if self.earn else 0
+
+
+Kind = LedgerEntry.Kind
+
+
 class RewardsVisitReaction:
-    def visit_recorded(self, event: VisitRecorded) -> None:
+    def visit_recorded(self, event: VisitRecorded) -> RewardsVisitOutcome:
         visit = event.visit
-        quote = event.context.get("quote")
         state = event.context.get("wallet") or wallet_lock(visit.member_id)
-        settings = event.context.get("settings") or selectors.program_settings()
+        quote = event.context.get("quote") or quote_of_recorded(visit, state)
+        settings = quote.settings or selectors.program_settings()
         now = timezone.now()
-        if quote is not None:
+        benefits = tuple(
             VisitBenefit.objects.bulk_create(
                 VisitBenefit(
                     visit=visit,
@@ -44,39 +63,50 @@ class RewardsVisitReaction:
                 )
                 for b in quote.benefits
             )
+            if quote.benefits
+            else ()
+        )
+        if quote.vouchers:
             vouchers_use(vouchers=quote.vouchers, visit=visit, now=now)
-            if quote.points_used:
-                points_services.points_spend(
-                    state,
-                    points=quote.points_used,
-                    key=f"spend:visit:{visit.pk}",
-                    reason="spend_visit",
-                    params={
-                        "visit": visit.pk,
-                        "date": timezone.localdate(visit.paid_at).isoformat(),
-                        "money": str(quote.points_money),
-                    },
-                    visit=visit,
-                    actor=event.actor,
-                    now=now,
-                )
-            calc = quote.earn
-        else:
-            calc = earn_calculate(
-                lines=_paid_lines(visit), tier=state.wallet.tier, settings=settings
+        if quote.points_used:
+            points_services.points_spend(
+                state,
+                points=quote.points_used,
+                key=f"spend:visit:{visit.pk}",
+                reason="spend_visit",
+                params={
+                    "visit": visit.pk,
+                    "date": timezone.localdate(visit.paid_at).isoformat(),
+                    "money": str(quote.points_money),
+                },
+                visit=visit,
+                actor=event.actor,
+                now=now,
             )
         earn = points_services.points_earn_for_visit(
-            state, visit=visit, calc=calc, actor=event.actor, settings=settings
+            state,
+            visit=visit,
+            calc=quote.earn,
+            actor=event.actor,
+            settings=settings,
+            new_visit=True,
+        )
+        # The balance the visit's own entries left (before a debt settlement).
+        moved = [e for e in state.new_entries if e.kind in (Kind.EARN, Kind.SPEND)]
+        balance_after = (
+            moved[-1].balance_after if moved else state.available + state.pending
         )
         wallet_save(state)
         change = tier_upgrade_check(
             state, visit=visit, actor=event.actor, settings=settings
         )
-        # The caller (checkout) passes a dict to hear what the visit earned.
-        outcome = event.context.get("outcome")
-        if outcome is not None:
-            outcome["earned"] = earn.amount if earn else 0
-            outcome["upgraded_to"] = change.to_tier if change else None
+        return RewardsVisitOutcome(
+            earn=earn,
+            benefits=benefits,
+            points_used=quote.points_used,
+            tier_upgraded_to=change.to_tier if change else None,
+            balance_after=balance_after,
+        )
 
     def visit_partially_refunded(self, event: VisitPartiallyRefunded) -> None:
         # Vouchers used on the visit stay used and the tier stays: only the
@@ -94,15 +124,3 @@ class RewardsVisitReaction:
         )
         vouchers_release(visit=event.visit)
         wallet_save(state)
-
-
-def _paid_lines(visit) -> list[EarnLine]:
-    """A visit recorded without a quote: its money spread over lines pro rata."""
-    lines = list(visit.lines.select_related("service"))
-    total = sum((ln.price * ln.quantity for ln in lines), Decimal("0"))
-    if not total:
-        return []
-    return [
-        EarnLine(ln.service, money(visit.amount_paid * ln.price * ln.quantity / total))
-        for ln in lines
-    ]

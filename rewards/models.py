@@ -19,6 +19,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -708,19 +709,14 @@ class VisitBenefit(models.Model):
     breakdown the front desk saw in the quote.
     """
 
-    class Kind(models.TextChoices):
-        TIER_DISCOUNT = "tier_discount", _("Tier discount")
-        FIRST_VISIT = "first_visit", _("First-visit discount")
-        VOUCHER = "voucher", _("Voucher")
-        POINTS = "points", _("Paid with points")
-
     visit = models.ForeignKey(
         Visit,
         on_delete=models.PROTECT,
         related_name="benefits",
         verbose_name=_("visit"),
     )
-    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    # An open set: each benefit source brings its kind (``rewards.benefits``).
+    kind = models.CharField(_("kind"), max_length=40)
     source = models.CharField(_("source"), max_length=120)
     amount = models.DecimalField(_("amount"), **MONEY)
     points = models.BigIntegerField(_("points"), default=0)
@@ -736,7 +732,32 @@ class VisitBenefit(models.Model):
         verbose_name_plural = _("visit benefits")
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.amount}"
+        return f"{self.kind}: {self.amount}"
+
+
+class VisitReceipt(models.Model):
+    """The POS API's first answer for a recorded visit, kept for its retries.
+
+    A retried booking gets this body again, as it was (like Stripe's
+    idempotent requests), instead of the visit read back from four tables.
+    """
+
+    visit = models.OneToOneField(
+        Visit,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="pos_receipt",
+        verbose_name=_("visit"),
+    )
+    body = models.JSONField(encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("POS receipt")
+        verbose_name_plural = _("POS receipts")
+
+    def __str__(self) -> str:
+        return f"receipt of visit #{self.visit_id}"
 
 
 # --- Periodic jobs and notices ----------------------------------------------

@@ -215,6 +215,14 @@ REGULARS_VISIT_REACTIONS = [
     "referrals.flow.ReferralVisitReaction",
 ]
 # Reactions to "member signed up / signed in / erased" (members/member_flow.py).
+# Who may take money off a visit at checkout, in order (``rewards.benefits``):
+# campaigns' promotions plug in here.
+REGULARS_BENEFIT_SOURCES = [
+    "rewards.benefits.TierDiscountSource",
+    "rewards.benefits.FirstVisitDiscountSource",
+    "rewards.benefits.VoucherSource",
+]
+
 REGULARS_MEMBER_REACTIONS = [
     "referrals.flow.ReferralMemberReaction",
 ]

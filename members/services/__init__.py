@@ -40,19 +40,22 @@ from members.services.visits import (
     PAID_AT_CLOCK_SKEW,
     VisitLineInput,
     VisitRecordResult,
+    booking_fingerprint,
+    member_active_check,
+    member_lock,
     member_stats_reconcile,
     price_lines,
+    services_by_id,
     visit_cancel,
+    visit_checks,
+    visit_insert,
     visit_record,
     visit_refund,
+    visit_same_or_conflict,
 )
 from members.services.visits import _lines_price as _lines_price
 from members.services.visits import _money_field as _money_field
-from members.services.visits import _visit_fingerprint as _visit_fingerprint
 from members.services.visits import _visit_reverse as _visit_reverse
-from members.services.visits import (
-    _visit_same_or_conflict as _visit_same_or_conflict,
-)
 
 __all__ = [
     "CONSENT_CHANNELS",
@@ -61,6 +64,13 @@ __all__ = [
     "REFUND_KEY_MAX",
     "VisitLineInput",
     "VisitRecordResult",
+    "booking_fingerprint",
+    "member_active_check",
+    "member_lock",
+    "services_by_id",
+    "visit_checks",
+    "visit_insert",
+    "visit_same_or_conflict",
     "member_register",
     "member_signup_code_set",
     "phone_history_add",

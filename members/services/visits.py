@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -19,11 +20,14 @@ from django.db.models.functions import Coalesce, Greatest, Least, Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import locks
+from core.errors import field_error
 from members import selectors, visit_flow
 from members.hashing import card_token_hash
 from members.models import Location, Member, Service, Visit, VisitLine
 from members.money import money
-from members.services.common import _field_error
+
+T = TypeVar("T")
 
 MAX_LINE_QUANTITY = 100
 # A visit may be stamped a little in the future: tills and servers disagree.
@@ -43,6 +47,44 @@ class VisitLineInput:
 class VisitRecordResult:
     visit: Visit
     created: bool  # False when an identical booking had already been recorded
+    # What each visit reaction returned, in order (``visit_flow``): an app
+    # finds its own typed result with ``reaction(ItsResultType)``.
+    reactions: tuple = ()
+
+    def reaction(self, kind: type[T]) -> T | None:
+        return next((r for r in self.reactions if isinstance(r, kind)), None)
+
+
+def member_lock(member_id: int) -> Member:
+    """Lock the member's row: the first lock of every write about their visits."""
+    member = locks.row_lock(Member.objects.all(), member_id)
+    if member is None:
+        raise Member.DoesNotExist(f"member {member_id}")
+    return member
+
+
+def member_active_check(member: Member) -> None:
+    if member.status != Member.Status.ACTIVE:
+        raise field_error(
+            "member",
+            _("Only active members can record visits (status: %(status)s).")
+            % {"status": member.get_status_display()},
+            "member_not_active",
+        )
+
+
+def visit_checks(*, source: str, paid_at: datetime, location: Location) -> None:
+    """What any recorded visit must satisfy besides its lines."""
+    if source not in Visit.Source.values:
+        raise field_error("source", _("Unknown visit source."), "invalid_source")
+    if paid_at > timezone.now() + PAID_AT_CLOCK_SKEW:
+        raise field_error(
+            "paid_at", _("A visit cannot be paid in the future."), "paid_at_in_future"
+        )
+    if not location.is_active:
+        raise field_error(
+            "location", _("This location is closed."), "location_inactive"
+        )
 
 
 @transaction.atomic
@@ -60,57 +102,99 @@ def visit_record(
     context: dict | None = None,
     payment_card_token: str = "",
 ) -> VisitRecordResult:
-    """Record a paid visit and add it to the member's cached stats.
+    """Record a visit priced elsewhere (an import, a test) and add it to the stats.
 
-    Idempotent by ``(source, external_id)``: the same booking sent again returns
-    the visit recorded the first time; the same id with other content is refused
-    (``external_id_conflict``). Bad input raises ``ValidationError`` and writes
-    nothing. A new visit is handed to the visit flow (points, tiers…) in this
-    transaction; ``context`` goes with it (the checkout passes its quote).
+    The front desk and the POS record visits through the checkout
+    (``rewards.services.checkout_commit``), which prices them and calls
+    ``visit_insert`` itself. Idempotent by ``(source, external_id)``: the same
+    booking sent again returns the visit recorded the first time; the same id
+    with other content is refused (``external_id_conflict``). Bad input raises
+    ``ValidationError`` and writes nothing. A new visit is handed to the visit
+    flow (points, tiers…) in this transaction; ``context`` goes with it.
     A ``payment_card_token`` from the POS is kept only as a salted hash.
     """
     paid_at = paid_at or timezone.now()
     external_id = (external_id or "").strip()
-    if source not in Visit.Source.values:
-        raise _field_error("source", _("Unknown visit source."), "invalid_source")
-    if paid_at > timezone.now() + PAID_AT_CLOCK_SKEW:
-        raise _field_error(
-            "paid_at", _("A visit cannot be paid in the future."), "paid_at_in_future"
-        )
-    if not location.is_active:
-        raise _field_error(
-            "location", _("This location is closed."), "location_inactive"
-        )
+    visit_checks(source=source, paid_at=paid_at, location=location)
     priced = _lines_price(lines)
     total = money(sum((price * qty for _s, price, qty in priced), Decimal("0")))
     paid = total if amount_paid is None else _money_field(amount_paid, "amount_paid")
     if paid > total:
-        raise _field_error(
+        raise field_error(
             "amount_paid",
             _("The amount paid cannot exceed the visit total."),
             "amount_paid_exceeds_total",
         )
-    fingerprint = _visit_fingerprint(member.pk, location.pk, paid_at, priced, paid)
-
+    fingerprint = booking_fingerprint(
+        {
+            "member": member.pk,
+            "location": location.pk,
+            "paid_at": paid_at.astimezone(UTC).isoformat(timespec="seconds"),
+            "amount_paid": str(paid),
+            "lines": sorted([s.pk, str(p), q] for s, p, q in priced),
+        }
+    )
     # Lock order: the member row first, always, so concurrent writers for one
     # member queue up instead of deadlocking.
-    member = Member.objects.select_for_update().get(pk=member.pk)
-    if member.status != Member.Status.ACTIVE:
-        raise _field_error(
-            "member",
-            _("Only active members can record visits (status: %(status)s).")
-            % {"status": member.get_status_display()},
-            "member_not_active",
-        )
+    member = member_lock(member.pk)
+    member_active_check(member)
     if external_id:
         existing = selectors.visit_by_external_id(
             source=source, external_id=external_id
         )
         if existing is not None:
             return VisitRecordResult(
-                _visit_same_or_conflict(existing, fingerprint), False
+                visit_same_or_conflict(existing, fingerprint), False
             )
+    try:
+        # A savepoint: another member's request may carry the same external id
+        # and win; the member lock does not serialise those, the unique key does.
+        with transaction.atomic():
+            return visit_insert(
+                member=member,
+                location=location,
+                priced=priced,
+                amount_paid=paid,
+                paid_at=paid_at,
+                source=source,
+                external_id=external_id,
+                fingerprint=fingerprint,
+                recorded_by=recorded_by,
+                note=note,
+                payment_card_token=payment_card_token,
+                context=context,
+            )
+    except IntegrityError:
+        existing = selectors.visit_by_external_id(
+            source=source, external_id=external_id
+        )
+        if existing is None:
+            raise
+        return VisitRecordResult(visit_same_or_conflict(existing, fingerprint), False)
 
+
+def visit_insert(
+    *,
+    member: Member,
+    location: Location,
+    priced: list[tuple[Service, Decimal, int]],
+    amount_paid: Decimal,
+    paid_at: datetime,
+    source: str,
+    external_id: str,
+    fingerprint: str,
+    recorded_by=None,
+    note: str = "",
+    payment_card_token: str = "",
+    context: dict | None = None,
+) -> VisitRecordResult:
+    """Write a new visit, its lines and the member's stats; run the visit flow.
+
+    The caller holds the member's lock, has run ``visit_checks`` and the lines'
+    pricing, and has found no visit under this booking id. A duplicate
+    ``(source, external_id)`` from a race raises ``IntegrityError``.
+    """
+    total = money(sum((price * qty for _s, price, qty in priced), Decimal("0")))
     visit = Visit(
         member=member,
         location=location,
@@ -118,25 +202,14 @@ def visit_record(
         external_id=external_id,
         fingerprint=fingerprint,
         total=total,
-        amount_paid=paid,
+        amount_paid=amount_paid,
         paid_at=paid_at,
         recorded_by=recorded_by,
         note=note,
         payment_card_hash=card_token_hash(payment_card_token),
     )
-    try:
-        with transaction.atomic():
-            visit.save()
-    except IntegrityError:
-        # Another member's request carried the same external id and won: the
-        # member lock does not serialise those, the unique constraint does.
-        existing = selectors.visit_by_external_id(
-            source=source, external_id=external_id
-        )
-        if existing is None:
-            raise
-        return VisitRecordResult(_visit_same_or_conflict(existing, fingerprint), False)
-    VisitLine.objects.bulk_create(
+    visit.save()
+    visit.lines_recorded = VisitLine.objects.bulk_create(
         VisitLine(visit=visit, service=service, price=price, quantity=qty)
         for service, price, qty in priced
     )
@@ -144,7 +217,7 @@ def visit_record(
         visits_count=F("visits_count") + 1,
         # Rounded in SQL: SQLite keeps decimals as binary floats, and unrounded
         # sums drift (0.10 + 0.70 - 0.70 - 0.10 < 0 breaks the CHECK).
-        total_spent=Round(F("total_spent") + paid, 2),
+        total_spent=Round(F("total_spent") + amount_paid, 2),
         first_visit_at=Least(
             Coalesce(F("first_visit_at"), Value(paid_at)), Value(paid_at)
         ),
@@ -152,10 +225,10 @@ def visit_record(
             Coalesce(F("last_visit_at"), Value(paid_at)), Value(paid_at)
         ),
     )
-    visit_flow.visit_recorded(
+    reactions = visit_flow.visit_recorded(
         visit_flow.VisitRecorded(visit=visit, actor=recorded_by, context=context or {})
     )
-    return VisitRecordResult(visit, True)
+    return VisitRecordResult(visit, True, reactions)
 
 
 @transaction.atomic
@@ -181,7 +254,7 @@ def visit_refund(*, visit: Visit, reason: str = "", actor=None) -> Visit:
 
 
 def _visit_reverse(*, visit: Visit, to: str, reason: str, actor) -> Visit:
-    Member.objects.select_for_update().filter(pk=visit.member_id).get()
+    member_lock(visit.member_id)
     visit = Visit.objects.select_for_update().get(pk=visit.pk)
     if visit.status == to:
         return visit
@@ -228,6 +301,16 @@ def member_stats_reconcile() -> int:
     )
 
 
+def services_by_id(ids) -> dict[int, Service]:
+    """These services, from the process cache (the database for one it lacks)."""
+    cached = selectors.services_by_id()
+    found = {i: cached[i] for i in ids if i in cached}
+    missing = set(ids) - set(found)
+    if missing:
+        found.update(Service.objects.in_bulk(missing))
+    return found
+
+
 def price_lines(lines: list[VisitLineInput]) -> list[tuple[Service, Decimal, int]]:
     """Validate lines and price them: (service, unit price, quantity) each."""
     return _lines_price(lines)
@@ -235,17 +318,15 @@ def price_lines(lines: list[VisitLineInput]) -> list[tuple[Service, Decimal, int
 
 def _lines_price(lines: list[VisitLineInput]) -> list[tuple[Service, Decimal, int]]:
     if not lines:
-        raise _field_error(
-            "lines", _("A visit needs at least one service."), "no_lines"
-        )
+        raise field_error("lines", _("A visit needs at least one service."), "no_lines")
     ids = {ln.service if isinstance(ln.service, int) else ln.service.pk for ln in lines}
-    services = Service.objects.in_bulk(ids)
+    services = services_by_id(ids)
     priced = []
     for line in lines:
         service_id = line.service if isinstance(line.service, int) else line.service.pk
         service = services.get(service_id)
         if service is None:
-            raise _field_error(
+            raise field_error(
                 "lines",
                 _("Unknown service #%(id)s.") % {"id": service_id},
                 "unknown_service",
@@ -254,7 +335,7 @@ def _lines_price(lines: list[VisitLineInput]) -> list[tuple[Service, Decimal, in
             not isinstance(line.quantity, int)
             or not 1 <= line.quantity <= MAX_LINE_QUANTITY
         ):
-            raise _field_error(
+            raise field_error(
                 "lines",
                 _("Quantity must be a whole number from 1 to %(max)s.")
                 % {"max": MAX_LINE_QUANTITY},
@@ -273,32 +354,34 @@ def _money_field(value, field: str) -> Decimal:
     try:
         amount = money(value)
     except (InvalidOperation, TypeError, ValueError) as exc:
-        raise _field_error(
+        raise field_error(
             field,
             _("“%(value)s” is not an amount of money.") % {"value": value},
             "invalid_amount",
         ) from exc
     if not amount.is_finite() or amount < 0:
-        raise _field_error(field, _("An amount cannot be negative."), "negative_amount")
+        raise field_error(field, _("An amount cannot be negative."), "negative_amount")
     if amount >= Decimal("1e10"):
-        raise _field_error(field, _("The amount is too large."), "amount_too_large")
+        raise field_error(field, _("The amount is too large."), "amount_too_large")
     return amount
 
 
-def _visit_fingerprint(member_id, location_id, paid_at, priced, paid) -> str:
-    payload = {
-        "member": member_id,
-        "location": location_id,
-        "paid_at": paid_at.astimezone(UTC).isoformat(timespec="seconds"),
-        "amount_paid": str(paid),
-        "lines": sorted([s.pk, str(p), q] for s, p, q in priced),
-    }
+def booking_fingerprint(payload: dict) -> str:
+    """What makes a booking the same booking: a hash of its content."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _visit_same_or_conflict(existing: Visit, fingerprint: str) -> Visit:
-    if existing.fingerprint != fingerprint:
-        raise _field_error(
+def visit_same_or_conflict(
+    existing: Visit, fingerprint: str, paid_at: datetime | None = None
+) -> Visit:
+    """The one "same booking?" check: a retry must carry the same content.
+
+    ``paid_at`` (when the retry names one) must be the time recorded.
+    """
+    if existing.fingerprint != fingerprint or (
+        paid_at is not None and paid_at != existing.paid_at
+    ):
+        raise field_error(
             "external_id",
             _("Booking “%(id)s” was already recorded with different content.")
             % {"id": existing.external_id},

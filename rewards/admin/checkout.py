@@ -29,7 +29,8 @@ from members.money import money_text
 from rewards import selectors
 from rewards.admin.members import tier_progress_text
 from rewards.admin.vouchers import looks_like_voucher_code
-from rewards.explain import benefit_text, entry_text
+from rewards.benefits import benefit_text
+from rewards.explain import entry_text
 from rewards.forms import (
     CheckoutForm,
     CheckoutLineFormSet,

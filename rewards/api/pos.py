@@ -7,8 +7,9 @@ visit is a 404, never a 403 that would reveal it).
 
 Views are thin: serializers check the shape, ``rewards.services.checkout`` and
 ``members.services`` act, ``rewards.selectors`` read. A recorded visit is
-always answered from the database (``visit_outcome``), so the first answer to
-a booking and every retry of it are the same body.
+answered from what the checkout wrote, and that answer is kept
+(``VisitReceipt``): every retry of the booking gets the same body again, as it
+was first sent (a visit cancelled since still replays its first answer).
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.response import Response
 
+from core.errors import field_error
+from members import selectors as member_selectors
 from members import services as member_services
 from members.api.auth import PosAPIView
 from members.api.common import ApiError, error_body, error_responses
-from members.models import Member, Service, Visit, VisitLine
+from members.models import Member, Visit, VisitLine
 from members.services import VisitLineInput
 from rewards import selectors
 from rewards.api import pos_serializers as s
-from rewards.models import VisitBenefit
+from rewards.models import VisitBenefit, VisitReceipt
 from rewards.services.checkout import checkout_commit, checkout_quote
-from rewards.services.vouchers import voucher_code_normalize
 
 TAGS = ["POS"]
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -192,28 +194,22 @@ class MemberRegisterView(PosAPIView):
 
 
 def checkout_lines(lines: list[dict]) -> list[VisitLineInput]:
-    """The request's lines for the pricing service; codes resolved in one query.
+    """The request's lines for the pricing service; codes resolved from the
+    process cache of services.
 
-    Ids go to the service as they are (it loads them once and reports an
-    unknown id itself).
+    Ids go to the service as they are (it reports an unknown id itself).
     """
-    codes = {ln["service"] for ln in lines if isinstance(ln["service"], str)}
-    by_code = {}
-    if codes:
-        by_code = {svc.code: svc for svc in Service.objects.filter(code__in=codes)}
+    by_code = member_selectors.services_by_code()
     out = []
     for line in lines:
         ref = line["service"]
         if isinstance(ref, str):
             service = by_code.get(ref)
             if service is None:
-                raise ValidationError(
-                    {
-                        "lines": ValidationError(
-                            _("Unknown service “%(code)s”.") % {"code": ref},
-                            code="unknown_service",
-                        )
-                    }
+                raise field_error(
+                    "lines",
+                    _("Unknown service “%(code)s”.") % {"code": ref},
+                    "unknown_service",
                 )
             ref = service
         out.append(
@@ -371,25 +367,6 @@ def _benefits_data(benefits: list[VisitBenefit]) -> list[dict]:
     ]
 
 
-def _same_extras(outcome: selectors.VisitOutcome, data: dict) -> bool:
-    """Does a retry present the vouchers, points and time the visit was recorded with?
-
-    ``checkout_commit`` compares the member, location and lines; these are the
-    rest of the body.
-    """
-    used = sorted(b.voucher.code for b in outcome.benefits if b.voucher_id)
-    asked = sorted(
-        c for c in (voucher_code_normalize(c) for c in data["voucher_codes"]) if c
-    )
-    points = sum(b.points for b in outcome.benefits if b.kind == "points")
-    paid_at = data.get("paid_at")
-    return (
-        used == asked
-        and points == data["points_to_use"]
-        and (paid_at is None or paid_at == outcome.visit.paid_at)
-    )
-
-
 class VisitRecordView(_CheckoutView):
     serializer_class = s.PosVisitInSerializer
 
@@ -432,40 +409,61 @@ class VisitRecordView(_CheckoutView):
                 source=Visit.Source.POS,
                 paid_at=data.get("paid_at"),
                 payment_card_token=data["card_token"],
+                receipt=_receipt_store,
+                replay_related=("pos_receipt",),
             )
         except ValidationError as exc:
             raise _renamed(exc) from exc
-        outcome = selectors.visit_outcome(visit=result.visit)
-        if not result.created and not _same_extras(outcome, data):
-            raise ValidationError(
-                {
-                    "external_id": ValidationError(
-                        _(
-                            "Booking “%(id)s” was already recorded with "
-                            "different content."
-                        )
-                        % {"id": data["external_id"]},
-                        code="external_id_conflict",
-                    )
-                }
-            )
-        body = {
+        if result.created:
+            body = result.receipt
+        elif result.receipt is not None:
+            body = result.receipt.body  # the first answer, as it was
+        else:
+            # A visit recorded before answers were kept: read it back.
+            body = _recorded_body_from_db(result.visit)
+        response = Response(body, status=status.HTTP_201_CREATED)
+        if not result.created:
+            response[REPLAYED_HEADER] = "true"
+        return response
+
+
+def _receipt_store(result) -> dict:
+    """The answer to a new visit, from what the checkout just wrote; kept
+    (``VisitReceipt``) in the visit's transaction for the booking's retries."""
+    outcome = result.outcome
+    visit = result.visit
+    body = s.PosVisitRecordedSerializer(
+        {
+            "visit": visit_data(visit, visit.lines_recorded),
+            "benefits": _benefits_data(outcome.benefits if outcome else ()),
+            "points_earned": outcome.points_earned if outcome else 0,
+            "points_used": outcome.points_used if outcome else 0,
+            "tier_upgraded_to": outcome.tier_upgraded_to if outcome else None,
+            "member": {
+                "id": visit.member_id,
+                "points_balance": outcome.balance_after if outcome else 0,
+            },
+        }
+    ).data
+    VisitReceipt.objects.create(visit=visit, body=body)
+    return body
+
+
+def _recorded_body_from_db(visit: Visit) -> dict:
+    outcome = selectors.visit_outcome(visit=visit)
+    return s.PosVisitRecordedSerializer(
+        {
             "visit": visit_data(outcome.visit, outcome.lines),
             "benefits": _benefits_data(outcome.benefits),
             "points_earned": outcome.points_earned,
             "points_used": outcome.points_used,
             "tier_upgraded_to": outcome.tier_upgraded_to,
             "member": {
-                "id": result.visit.member_id,
+                "id": visit.member_id,
                 "points_balance": outcome.balance_after,
             },
         }
-        response = Response(
-            s.PosVisitRecordedSerializer(body).data, status=status.HTTP_201_CREATED
-        )
-        if not result.created:
-            response[REPLAYED_HEADER] = "true"
-        return response
+    ).data
 
 
 # --- Cancel and refund ------------------------------------------------------------

@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from members.services import MAX_LINE_QUANTITY
-from rewards.explain import benefit_text
+from rewards.benefits import benefit_text
 
 MAX_LINES = 50
 MAX_ID = 2**63 - 1  # ids are 64-bit: a larger number is no id, not a crash

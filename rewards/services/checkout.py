@@ -1,64 +1,75 @@
-"""Checkout pricing: one quote for the admin page and the POS API, and its commit.
+"""Checkout: one quote for the admin page and the POS API, and its commit.
 
-``checkout_quote`` prices a visit line by line and changes nothing;
-``checkout_commit`` records the paid visit with exactly that breakdown. The
-pricing itself (benefit sources and their stacking) is ``rewards.services.pricing``;
-campaigns and promo codes plug in there as further sources.
+``checkout_quote`` prices a visit line by line and changes nothing (it takes no
+lock: a quote never waits behind a commit). ``checkout_commit`` records the
+paid visit with exactly that breakdown, in one transaction:
+
+1. lock the member row, once (``members.services.member_lock``);
+2. the one "same booking?" check: a booking id recorded before answers the
+   visit recorded the first time (or ``external_id_conflict``), before any
+   pricing — a replay never re-prices vouchers already used;
+3. lock the wallet (``rewards.services.ledger.wallet_lock``), price the visit
+   (``pricing.price_visit``: the benefit sources of ``REGULARS_BENEFIT_SOURCES``);
+4. insert the visit (``members.services.visit_insert``): the visit flow runs the
+   rewards reaction (benefits, vouchers, points paid and earned, tier) with the
+   quote and the locked wallet handed down, and returns typed results;
+5. ``receipt`` (the POS API's stored answer) is written in the same transaction.
+
+Two requests of different members racing on one booking id: the loser's
+INSERT fails on the unique key, its whole transaction rolls back (no
+savepoint on the hot path) and it answers as a replay of the winner's visit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
+from core import stamps
 from members import selectors as member_selectors
 from members import services as member_services
 from members.models import Location, Member, Visit
-from members.money import money
 from members.services import VisitLineInput
+from rewards.flow import RewardsVisitOutcome
 from rewards.models import LedgerEntry, Tier
-from rewards.services.ledger import wallet_lock
-from rewards.services.pricing import (  # noqa: F401  (re-exported)
-    BENEFIT_SOURCES,
-    Benefit,
-    PricingContext,
-    Quote,
-    QuoteLine,
-    price_visit,
-)
+from rewards.services.ledger import wallet_lock, wallet_read
+from rewards.services.pricing import Quote, inputs_check, price_visit
+from rewards.services.vouchers import voucher_code_normalize
 
 
-@transaction.atomic
+@stamps.scope()
 def checkout_quote(
     *,
     member: Member,
     location: Location,
     lines: list[VisitLineInput],
-    voucher_codes: list[str] | None = None,
-    points_to_use: int = 0,
+    **inputs: Any,
 ) -> Quote:
     """Price a visit for ``member``: every benefit with its source. Writes nothing.
 
-    (It takes the wallet row lock for a consistent read; the transaction holds
-    it only for the quote's few queries.)
+    ``inputs`` are pricing's (``points_to_use``) and the benefit sources'
+    (``voucher_codes``, …).
     """
-    # Fresh from the database: the caller's copy may predate a visit, and the
-    # first-visit discount depends on it.
-    member = Member.objects.get(pk=member.pk)
-    state = wallet_lock(member.pk, create=False)
+    # Fresh from the database, with the wallet in the same query: the caller's
+    # copy may predate a visit, and the first-visit discount depends on it.
+    member = Member.objects.select_related("wallet").get(pk=member.pk)
+    try:
+        wallet = member.wallet
+    except ObjectDoesNotExist:
+        wallet = None
     return price_visit(
         member=member,
         location=location,
         lines=lines,
-        voucher_codes=voucher_codes or [],
-        points_to_use=points_to_use,
-        state=state,
+        state=wallet_read(member.pk, wallet),
         at=timezone.now(),
+        inputs=inputs,
     )
 
 
@@ -69,113 +80,170 @@ class CheckoutResult:
     quote: Quote | None
     points_earned: int
     tier_upgraded_to: Tier | None = None
+    outcome: RewardsVisitOutcome | None = None  # None on a replay
+    receipt: Any = None  # what ``receipt`` returned (a replay: the stored one)
 
 
-@transaction.atomic
 def checkout_commit(
     *,
     member: Member,
     location: Location,
     lines: list[VisitLineInput],
-    voucher_codes: list[str] | None = None,
-    points_to_use: int = 0,
     external_id: str = "",
     source: str = Visit.Source.ADMIN,
     paid_at: datetime | None = None,
     recorded_by=None,
     note: str = "",
     payment_card_token: str = "",
+    receipt: Callable[[CheckoutResult], Any] | None = None,
+    replay_related: tuple[str, ...] = (),
+    **inputs: Any,
 ) -> CheckoutResult:
     """Record the paid visit exactly as quoted, atomically; idempotent by external id.
 
-    A retry with the same external id returns the visit recorded the first time
-    (its points and benefits are not applied again).
+    A retry with the same external id and content returns the visit recorded
+    the first time (its points and benefits are not applied again); other
+    content under that id is refused (``external_id_conflict``).
+    ``receipt(result)`` runs inside the transaction of a new visit;
+    ``replay_related`` names relations to load with a replayed visit (the
+    POS's stored answer).
     """
-    # Lock order: member row, then wallet (members.services locks the member too).
-    member = Member.objects.select_for_update().get(pk=member.pk)
-    if external_id.strip():
+    external_id = (external_id or "").strip()
+    inputs_check(inputs)
+    with stamps.scope():
+        args = dict(
+            member_id=member.pk,
+            location=location,
+            lines=lines,
+            external_id=external_id,
+            source=source,
+            paid_at=paid_at,
+            recorded_by=recorded_by,
+            note=note,
+            payment_card_token=payment_card_token,
+            receipt=receipt,
+            replay_related=replay_related,
+            inputs=inputs,
+        )
+        try:
+            with transaction.atomic():
+                return _commit(**args)
+        except IntegrityError:
+            # Lost a race on the booking id to another member's request: the
+            # transaction is gone; the winner's visit answers (or conflicts).
+            if not external_id or not _booking_exists(source, external_id):
+                raise
+            with transaction.atomic():
+                return _commit(**args)
+
+
+def _booking_exists(source: str, external_id: str) -> bool:
+    return Visit.objects.filter(source=source, external_id=external_id).exists()
+
+
+def _commit(
+    *,
+    member_id: int,
+    location: Location,
+    lines: list[VisitLineInput],
+    external_id: str,
+    source: str,
+    paid_at: datetime | None,
+    recorded_by,
+    note: str,
+    payment_card_token: str,
+    receipt,
+    replay_related: tuple[str, ...],
+    inputs: Mapping[str, Any],
+) -> CheckoutResult:
+    at = timezone.now()
+    given_paid_at = paid_at
+    paid_at = paid_at or at
+    member_services.visit_checks(source=source, paid_at=paid_at, location=location)
+    priced = member_services.price_lines(lines)
+    fingerprint = _checkout_fingerprint(member_id, location, priced, inputs)
+    # Lock order: the member row, then the wallet; each once.
+    member = member_services.member_lock(member_id)
+    if external_id:
         existing = member_selectors.visit_by_external_id(
-            source=source, external_id=external_id.strip()
+            source=source,
+            external_id=external_id,
+            queryset=Visit.objects.select_related(*replay_related),
         )
         if existing is not None:
-            if not _same_booking(existing, member, location, lines):
-                raise ValidationError(
-                    {
-                        "external_id": ValidationError(
-                            _(
-                                "Booking “%(id)s” was already recorded with "
-                                "different content."
-                            )
-                            % {"id": existing.external_id},
-                            code="external_id_conflict",
-                        )
-                    }
-                )
-            earned = sum(
-                e.amount
-                for e in LedgerEntry.objects.filter(
-                    visit=existing, kind=LedgerEntry.Kind.EARN
-                )
+            visit = member_services.visit_same_or_conflict(
+                existing, fingerprint, given_paid_at
             )
-            return CheckoutResult(existing, False, None, earned)
-    state = wallet_lock(member.pk)
+            return _replay(visit, replay_related)
+    member_services.member_active_check(member)
+    state = wallet_lock(member.pk, now=at)
     quote = price_visit(
         member=member,
         location=location,
-        lines=lines,
-        voucher_codes=voucher_codes or [],
-        points_to_use=points_to_use,
+        lines=[VisitLineInput(service=s, quantity=q, price=p) for s, p, q in priced],
         state=state,
-        at=timezone.now(),
+        at=at,
+        inputs=inputs,
+        spendable=state.available,
     )
-    outcome: dict = {}
-    result = member_services.visit_record(
+    recorded = member_services.visit_insert(
         member=member,
         location=location,
-        lines=[
-            VisitLineInput(
-                service=ln.service, quantity=ln.quantity, price=ln.unit_price
-            )
-            for ln in quote.lines
-        ],
-        paid_at=paid_at,
+        priced=[(ln.service, ln.unit_price, ln.quantity) for ln in quote.lines],
         amount_paid=quote.amount_to_pay,
+        paid_at=paid_at,
         source=source,
         external_id=external_id,
+        fingerprint=fingerprint,
         recorded_by=recorded_by,
         note=note,
         payment_card_token=payment_card_token,
-        context={
-            "quote": quote,
-            "wallet": state,
-            "settings": quote.settings,
-            "outcome": outcome,
-        },
+        context={"quote": quote, "wallet": state},
     )
-    return CheckoutResult(
-        result.visit,
-        result.created,
+    outcome = recorded.reaction(RewardsVisitOutcome)
+    result = CheckoutResult(
+        recorded.visit,
+        True,
         quote,
-        outcome.get("earned", 0),
-        outcome.get("upgraded_to"),
+        outcome.points_earned if outcome else 0,
+        outcome.tier_upgraded_to if outcome else None,
+        outcome,
     )
+    if receipt is not None:
+        result.receipt = receipt(result)
+    return result
 
 
-def _same_booking(visit: Visit, member: Member, location: Location, lines) -> bool:
-    """Is a retried checkout the booking already recorded (member, place, lines)?
-
-    Prices and quantities are compared as the visit stored them; a retry that
-    omits prices means the base prices, as the first call did.
-    """
-    if visit.member_id != member.pk or visit.location_id != location.pk:
-        return False
-    recorded = sorted(
-        (ln.service_id, ln.quantity, ln.price) for ln in visit.lines.all()
-    )
-    try:
-        asked = sorted(
-            (s.pk, q, money(p)) for s, p, q in member_services.price_lines(lines)
+def _replay(visit: Visit, related: tuple[str, ...]) -> CheckoutResult:
+    stored = None
+    for name in related:
+        stored = getattr(visit, name, None)
+    earned = 0
+    if stored is None:
+        earned = sum(
+            LedgerEntry.objects.filter(
+                visit=visit, kind=LedgerEntry.Kind.EARN
+            ).values_list("amount", flat=True)
         )
-    except ValidationError:
-        return False
-    return recorded == asked
+    return CheckoutResult(visit, False, None, earned, receipt=stored)
+
+
+def _checkout_fingerprint(member_id, location, priced, inputs) -> str:
+    """A booking's content: who, where, which lines at which prices, and the
+    inputs (vouchers, points, promo codes…) — not the time, checked apart."""
+    normal = {}
+    for name, value in sorted(inputs.items()):
+        if name == "voucher_codes":
+            value = sorted(c for c in map(voucher_code_normalize, value or []) if c)
+        elif name == "points_to_use":
+            value = value or 0
+        normal[name] = value
+    return member_services.booking_fingerprint(
+        {
+            "checkout": 2,
+            "member": member_id,
+            "location": location.pk,
+            "lines": sorted([s.pk, str(p), q] for s, p, q in priced),
+            "inputs": normal,
+        }
+    )

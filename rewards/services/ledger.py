@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from django.db.models import F
 from django.utils import timezone
 
+from core import locks
 from rewards import selectors
 from rewards.dbfuncs import sha256_hex
 from rewards.models import LedgerEntry, LotAllocation, PointLot, TierChange, Wallet
@@ -94,12 +95,10 @@ def wallet_lock(
     ``create=False`` (a read such as a quote) a missing wallet is an empty one
     at the base tier, in memory only: reading writes nothing.
     """
-    wallet = (
-        Wallet.objects.select_for_update(of=("self",))
-        .select_related("tier")
-        .filter(pk=member_id)
-        .first()
-    )
+    # The tier comes from the process cache, not a join.
+    wallet = locks.row_lock(Wallet.objects.all(), member_id)
+    if wallet is not None:
+        wallet.tier = selectors.tier_by_id(wallet.tier_id)
     if wallet is None and not create:
         base = selectors.tier_base()
         return WalletState(wallet=Wallet(member_id=member_id, tier=base))
@@ -110,17 +109,29 @@ def wallet_lock(
             [Wallet(member_id=member_id, tier=base, tier_since=now if base else None)],
             ignore_conflicts=True,
         )
-        wallet = (
-            Wallet.objects.select_for_update(of=("self",))
-            .select_related("tier")
-            .get(pk=member_id)
-        )
+        wallet = locks.row_lock(Wallet.objects.all(), member_id)
+        wallet.tier = selectors.tier_by_id(wallet.tier_id)
         if created and base is not None and wallet.seq == 0:
             TierChange.objects.get_or_create(
                 member_id=member_id,
                 reason=TierChange.Reason.JOINED,
                 defaults={"to_tier": base, "changed_at": now},
             )
+    return WalletState(wallet=wallet)
+
+
+def wallet_read(member_id: int, wallet: Wallet | None = None) -> WalletState:
+    """The member's wallet without a lock (a quote, a read): never waits on a
+    commit. A missing wallet is an empty one at the base tier, in memory only.
+    ``wallet``: the row when the caller already read it (joined to the member).
+    """
+    if wallet is None:
+        wallet = Wallet.objects.filter(pk=member_id).first()
+    if wallet is None:
+        return WalletState(
+            wallet=Wallet(member_id=member_id, tier=selectors.tier_base())
+        )
+    wallet.tier = selectors.tier_by_id(wallet.tier_id)
     return WalletState(wallet=wallet)
 
 

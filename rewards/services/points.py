@@ -94,18 +94,22 @@ def points_earn_for_visit(
     calc: EarnCalculation,
     actor=None,
     settings=None,
+    new_visit: bool = False,
 ) -> LedgerEntry | None:
     """Credit a visit's points as a lot (pending if the settings hold them).
 
     Runs inside the visit's transaction with the wallet locked; idempotent by
     the visit (``earn:visit:<id>``). A debt is settled from the new points first.
+    For a visit inserted in this transaction (``new_visit``) nothing can exist
+    yet: the key's unique index still guards it, without a look-up first.
     """
     if calc.points <= 0:
         return None
     key = f"earn:visit:{visit.pk}"
-    existing = entry_by_key(key)
-    if existing is not None:
-        return existing
+    if not new_visit:
+        existing = entry_by_key(key)
+        if existing is not None:
+            return existing
     settings = settings or selectors.program_settings()
     now = timezone.now()
     if settings.pending_days:

@@ -1,37 +1,50 @@
 """Pricing a visit: lines, benefit sources and their stacking, points, earn.
 
-``price_visit`` is pure pricing over a locked wallet; ``rewards.services.checkout``
-wraps it in the quote and commit services. Benefits come from *sources*
-(``BENEFIT_SOURCES``), applied in order: sources sharing an exclusive ``group``
-compete per line and the best one wins (the tier discount against the
-first-visit discount; a campaign's percentage later); combinable sources apply
-on what is left. Points pay last, capped by the program's max share, and points
-are earned on the money actually paid.
+``price_visit`` is pure pricing over a wallet's state; ``rewards.services.checkout``
+wraps it in the quote and commit services. Benefits come from the *sources*
+registered in ``REGULARS_BENEFIT_SOURCES`` (``rewards.benefits``), applied in
+order: sources sharing an exclusive ``group`` compete per line and the best one
+wins (the tier discount against the first-visit discount; a promotion's
+percentage); combinable sources apply on what is left. Points pay last, capped
+by the program's max share, and points are earned on the money actually paid.
+
+Its inputs are an open mapping: ``points_to_use`` is pricing's own, every
+other key belongs to the source that declares it (``voucher_codes``, a
+promotion's ``promo_codes``…). An input no source reads is a programming error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import field_error
 from members import services as member_services
 from members.models import Location, Member, Service
 from members.money import money
 from members.services import VisitLineInput
 from rewards import selectors
-from rewards.explain import benefit_text, earn_text
+from rewards.benefits import (
+    POINTS_KIND,
+    Benefit,
+    benefit_inputs,
+    benefit_sources,
+    voucher_error,
+)
+from rewards.explain import earn_text
 from rewards.models import Tier, Voucher
 from rewards.services.ledger import WalletState
 from rewards.services.points import EarnCalculation, EarnLine, earn_calculate
 from rewards.services.vouchers import voucher_code_normalize
 
 ZERO = Decimal("0.00")
+PRICING_INPUTS = frozenset({"points_to_use"})
 
 
 @dataclass
@@ -54,22 +67,6 @@ class QuoteLine:
     @property
     def to_pay(self) -> Decimal:
         return self.net - self.points_money
-
-
-@dataclass
-class Benefit:
-    kind: str  # VisitBenefit.Kind
-    source: str  # who gives it: "Gold tier", "voucher K7M2…"
-    amount: Decimal  # money off
-    reason: str
-    params: dict
-    points: int = 0
-    voucher: Voucher | None = None
-    per_line: dict[int, Decimal] = field(default_factory=dict)  # line index -> money
-
-    @property
-    def explanation(self) -> str:
-        return benefit_text(self.reason, self.params)
 
 
 @dataclass
@@ -122,150 +119,8 @@ class PricingContext:
     first_visit: bool
     settings: object
     at: datetime
-
-
-# --- Benefit sources --------------------------------------------------------
-
-
-class TierDiscountSource:
-    """The tier's permanent discount, never on services excluded from discounts."""
-
-    group = "percent"
-
-    def propose(self, ctx: PricingContext) -> Benefit | None:
-        tier = ctx.tier
-        if tier is None or tier.discount_percent <= 0:
-            return None
-        return _percent_benefit(
-            ctx,
-            tier.discount_percent,
-            kind="tier_discount",
-            source=tier.name,
-            reason="tier_discount",
-            params={"tier": tier.name, "percent": str(tier.discount_percent)},
-        )
-
-
-class FirstVisitDiscountSource:
-    """The base tier's welcome discount on a member's first paid visit."""
-
-    group = "percent"
-
-    def propose(self, ctx: PricingContext) -> Benefit | None:
-        if not ctx.first_visit:
-            return None
-        base = selectors.tier_base()
-        percent = base.first_visit_discount_percent if base else ZERO
-        if percent <= 0:
-            return None
-        return _percent_benefit(
-            ctx,
-            percent,
-            kind="first_visit",
-            source=_("First visit"),
-            reason="first_visit_discount",
-            params={"percent": str(percent)},
-        )
-
-
-class VoucherSource:
-    """Vouchers the member presents: free service, % or amount off. Combinable."""
-
-    group = None
-
-    def propose_all(self, ctx: PricingContext) -> Iterator[Benefit]:
-        # One at a time: the checkout applies each voucher before the next is
-        # priced, so a fixed amount spreads over what the others left.
-        for voucher in ctx.vouchers:
-            yield _voucher_benefit(ctx, voucher)
-
-
-BENEFIT_SOURCES = [TierDiscountSource(), FirstVisitDiscountSource(), VoucherSource()]
-
-
-def _percent_benefit(ctx, percent, *, kind, source, reason, params) -> Benefit | None:
-    per_line = {}
-    for i, line in enumerate(ctx.lines):
-        if line.service.excluded_from_discounts:
-            continue
-        per_line[i] = money(line.net * percent / 100)
-    amount = money(sum(per_line.values(), ZERO))
-    if amount <= 0:
-        return None
-    return Benefit(kind, source, amount, reason, params, per_line=per_line)
-
-
-def _voucher_benefit(ctx: PricingContext, voucher: Voucher) -> Benefit:
-    reward = voucher.reward
-    kind = reward.kind
-    per_line: dict[int, Decimal] = {}
-    params = {"reward": reward.name, "code": voucher.code}
-    if kind in ("free_service", "add_on", "extended_session"):
-        index = next(
-            (
-                i
-                for i, ln in enumerate(ctx.lines)
-                if ln.service.pk == reward.service_id and ln.net > 0
-            ),
-            None,
-        )
-        if index is None:
-            raise _voucher_error(
-                "voucher_service_missing",
-                _("Voucher %(code)s is for “%(service)s”: add it to the visit.")
-                % {"code": voucher.code, "service": reward.service},
-            )
-        line = ctx.lines[index]
-        unit_net = money((line.gross - line.group_discount) / line.quantity)
-        per_line[index] = min(unit_net, line.net)
-    elif kind == "percent_discount":
-        for i, ln in enumerate(ctx.lines):
-            if not ln.service.excluded_from_discounts:
-                per_line[i] = money(ln.net * reward.discount_percent / 100)
-        params["percent"] = str(reward.discount_percent)
-    elif kind == "fixed_discount":
-        eligible = [
-            (i, ln)
-            for i, ln in enumerate(ctx.lines)
-            if not ln.service.excluded_from_discounts and ln.net > 0
-        ]
-        base = sum((ln.net for _, ln in eligible), ZERO)
-        left = min(reward.discount_amount, base)
-        for n, (i, ln) in enumerate(eligible):
-            share = (
-                left
-                if n == len(eligible) - 1
-                else money(min(reward.discount_amount, base) * ln.net / base)
-            )
-            share = min(share, ln.net)
-            per_line[i] = share
-            left -= share
-    else:
-        raise _voucher_error(
-            "voucher_not_for_checkout",
-            _("Voucher %(code)s (%(reward)s) is not a discount: mark it used instead.")
-            % {"code": voucher.code, "reward": reward.name},
-        )
-    amount = money(sum(per_line.values(), ZERO))
-    if amount <= 0:
-        # Using it would burn the member's voucher for nothing.
-        raise _voucher_error(
-            "voucher_not_applicable",
-            _("Voucher %(code)s gives nothing on this visit.") % {"code": voucher.code},
-        )
-    return Benefit(
-        "voucher",
-        _("Voucher %(code)s") % {"code": voucher.code},
-        amount,
-        f"voucher_{kind}",
-        params,
-        voucher=voucher,
-        per_line=per_line,
-    )
-
-
-def _voucher_error(code: str, message: str) -> ValidationError:
-    return ValidationError({"voucher_codes": ValidationError(message, code=code)})
+    location: Location | None = None
+    inputs: Mapping[str, Any] = None  # every input, for the sources that read one
 
 
 # --- Quote ------------------------------------------------------------------
@@ -276,7 +131,7 @@ def _vouchers_for(member: Member, codes: list[str], at: datetime) -> list[Vouche
     if not codes:
         return []
     if len(set(codes)) != len(codes):
-        raise _voucher_error(
+        raise voucher_error(
             "voucher_duplicate", _("The same voucher is entered twice.")
         )
     found = {
@@ -289,22 +144,28 @@ def _vouchers_for(member: Member, codes: list[str], at: datetime) -> list[Vouche
     for code in codes:
         voucher = found.get(code)
         if voucher is None or voucher.member_id != member.pk:
-            raise _voucher_error(
+            raise voucher_error(
                 "voucher_not_found",
                 _("No voucher %(code)s for this member.") % {"code": code},
             )
         if voucher.status != Voucher.Status.ACTIVE:
-            raise _voucher_error(
+            raise voucher_error(
                 "voucher_not_active",
                 _("Voucher %(code)s is %(status)s.")
                 % {"code": code, "status": voucher.get_status_display()},
             )
         if voucher.valid_until <= at:
-            raise _voucher_error(
+            raise voucher_error(
                 "voucher_expired", _("Voucher %(code)s has expired.") % {"code": code}
             )
         vouchers.append(voucher)
     return vouchers
+
+
+def inputs_check(inputs: Mapping[str, Any]) -> None:
+    unknown = set(inputs) - PRICING_INPUTS - benefit_inputs()
+    if unknown:
+        raise TypeError(f"no benefit source reads the input(s) {sorted(unknown)}")
 
 
 def price_visit(
@@ -312,11 +173,18 @@ def price_visit(
     member: Member,
     location: Location,
     lines: list[VisitLineInput],
-    voucher_codes: list[str],
-    points_to_use: int,
     state: WalletState,
     at: datetime,
+    inputs: Mapping[str, Any] | None = None,
+    spendable: int | None = None,
 ) -> Quote:
+    """Price a visit for ``member`` (fresh: the first-visit discount reads it).
+
+    ``spendable``: the points the member may spend, when the caller knows no
+    points are used (a commit without points skips reading the lots).
+    """
+    inputs = dict(inputs or {})
+    inputs_check(inputs)
     settings = selectors.program_settings()
     priced = member_services.price_lines(lines)
     qlines = [
@@ -329,19 +197,21 @@ def price_visit(
         wallet=state,
         tier=tier,
         lines=qlines,
-        vouchers=_vouchers_for(member, voucher_codes or [], at),
+        vouchers=_vouchers_for(member, inputs.get("voucher_codes") or [], at),
         first_visit=member.visits_count == 0,
         settings=settings,
         at=at,
+        location=location,
+        inputs=inputs,
     )
+    sources = benefit_sources()
     benefits: list[Benefit] = []
     # Exclusive groups: per line the best proposal of the group wins.
     groups: dict[str, list[Benefit]] = {}
-    for source in BENEFIT_SOURCES:
+    for source in sources:
         if source.group is None:
             continue
-        proposal = source.propose(ctx)
-        if proposal is not None:
+        for proposal in source.propose(ctx):
             groups.setdefault(source.group, []).append(proposal)
     for proposals in groups.values():
         winners: dict[int, Benefit] = {}
@@ -364,11 +234,12 @@ def price_visit(
                 for i, v in kept.items():
                     qlines[i].discount += v
                     qlines[i].group_discount += v
-    # Combinable sources apply one after another on what is left.
-    for source in BENEFIT_SOURCES:
+    # Combinable sources apply one after another on what is left: each
+    # proposal is applied before the source is asked for the next.
+    for source in sources:
         if source.group is not None:
             continue
-        for benefit in source.propose_all(ctx):
+        for benefit in source.propose(ctx):
             for i, v in benefit.per_line.items():
                 v = min(v, qlines[i].net)
                 benefit.per_line[i] = v
@@ -376,71 +247,20 @@ def price_visit(
             benefit.amount = money(sum(benefit.per_line.values(), ZERO))
             benefits.append(benefit)
 
-    # Points pay last, capped by the max share of what is left to pay.
-    net_total = money(sum((ln.net for ln in qlines), ZERO))
-    per_point = settings.money_per_point
-    cap_money = net_total * settings.max_points_share / 100
-    spendable = min(
-        state.available,
-        selectors.points_spendable(member_id=member.pk, today=timezone.localdate(at)),
-    )
-    points_max = int(min(cap_money / per_point, Decimal(spendable)))
-    points_max = max(points_max, 0)
-    if points_to_use:
-        if not isinstance(points_to_use, int) or points_to_use < 0:
-            raise ValidationError(
-                {
-                    "points": ValidationError(
-                        _("Enter a whole number of points."), code="invalid_points"
-                    )
-                }
-            )
-        if points_to_use > spendable:
-            raise ValidationError(
-                {
-                    "points": ValidationError(
-                        _("The member has %(n)s points available.") % {"n": spendable},
-                        code="points_insufficient",
-                    )
-                }
-            )
-        if points_to_use > points_max:
-            raise ValidationError(
-                {
-                    "points": ValidationError(
-                        _("At most %(n)s points can pay this bill (%(share)s%%).")
-                        % {
-                            "n": points_max,
-                            "share": f"{settings.max_points_share.normalize():f}",
-                        },
-                        code="points_over_limit",
-                    )
-                }
-            )
-        pay = money(points_to_use * per_point)
-        left = pay
-        payable = [ln for ln in qlines if ln.net > 0]
-        for n, ln in enumerate(payable):
-            share = left if n == len(payable) - 1 else money(pay * ln.net / net_total)
-            share = min(share, ln.net)
-            ln.points_money = share
-            left -= share
-        benefits.append(
-            Benefit(
-                "points",
-                _("Points"),
-                pay,
-                "points_payment",
-                {"points": points_to_use, "money": str(pay)},
-                points=points_to_use,
-            )
+    points_to_use = inputs.get("points_to_use") or 0
+    if spendable is None or points_to_use:
+        spendable = min(
+            state.available,
+            selectors.points_spendable(
+                member_id=member.pk, today=timezone.localdate(at)
+            ),
         )
-    rates = selectors.category_rates()
+    points_max = _points_pay(qlines, benefits, points_to_use, spendable, settings)
     earn = earn_calculate(
         lines=[EarnLine(ln.service, ln.to_pay) for ln in qlines],
         tier=tier,
         settings=settings,
-        rates=rates,
+        rates=selectors.category_rates(),
     )
     return Quote(
         member=member,
@@ -448,11 +268,114 @@ def price_visit(
         tier=tier,
         lines=qlines,
         benefits=benefits,
-        points_used=points_to_use or 0,
+        points_used=points_to_use,
         points_available=spendable,
         points_max=points_max,
         earn=earn,
         vouchers=ctx.vouchers,
         first_visit=ctx.first_visit,
+        settings=settings,
+    )
+
+
+def _points_pay(qlines, benefits, points_to_use, spendable: int, settings) -> int:
+    """Points pay last, capped by the max share of what is left to pay.
+
+    Spreads ``points_to_use`` over the lines and adds its benefit; returns the
+    most points this bill could take.
+    """
+    net_total = money(sum((ln.net for ln in qlines), ZERO))
+    per_point = settings.money_per_point
+    cap_money = net_total * settings.max_points_share / 100
+    points_max = max(int(min(cap_money / per_point, Decimal(spendable))), 0)
+    if not points_to_use:
+        return points_max
+    if not isinstance(points_to_use, int) or points_to_use < 0:
+        raise field_error(
+            "points", _("Enter a whole number of points."), "invalid_points"
+        )
+    if points_to_use > spendable:
+        raise field_error(
+            "points",
+            _("The member has %(n)s points available.") % {"n": spendable},
+            "points_insufficient",
+        )
+    if points_to_use > points_max:
+        raise field_error(
+            "points",
+            _("At most %(n)s points can pay this bill (%(share)s%%).")
+            % {
+                "n": points_max,
+                "share": f"{settings.max_points_share.normalize():f}",
+            },
+            "points_over_limit",
+        )
+    pay = money(points_to_use * per_point)
+    left = pay
+    payable = [ln for ln in qlines if ln.net > 0]
+    for n, ln in enumerate(payable):
+        share = left if n == len(payable) - 1 else money(pay * ln.net / net_total)
+        share = min(share, ln.net)
+        ln.points_money = share
+        left -= share
+    benefits.append(
+        Benefit(
+            POINTS_KIND,
+            _("Points"),
+            pay,
+            "points_payment",
+            {"points": points_to_use, "money": str(pay)},
+            points=points_to_use,
+        )
+    )
+    return points_max
+
+
+def quote_of_recorded(visit, state: WalletState) -> Quote:
+    """The quote of a visit priced elsewhere (an import, a direct record).
+
+    No benefits, no points paid: what was paid is spread over the lines pro
+    rata to their amounts, and earns at the member's tier.
+    """
+    recorded = list(visit.lines.all())
+    by_id = member_services.services_by_id({ln.service_id for ln in recorded})
+    qlines = [
+        QuoteLine(
+            service=by_id[ln.service_id],
+            quantity=ln.quantity,
+            unit_price=ln.price,
+            gross=money(ln.price * ln.quantity),
+        )
+        for ln in recorded
+    ]
+    total = sum((ln.gross for ln in qlines), ZERO)
+    left = money(visit.amount_paid)
+    for n, ln in enumerate(qlines):
+        paid = (
+            left
+            if n == len(qlines) - 1
+            else money(visit.amount_paid * ln.gross / total)
+        )
+        ln.discount = max(ln.gross - paid, ZERO)
+        left -= paid
+    settings = selectors.program_settings()
+    earn = earn_calculate(
+        lines=[EarnLine(ln.service, ln.to_pay) for ln in qlines] if total else [],
+        tier=state.wallet.tier,
+        settings=settings,
+        rates=selectors.category_rates(),
+    )
+    return Quote(
+        member=visit.member,
+        location=visit.location,
+        tier=state.wallet.tier,
+        lines=qlines,
+        benefits=[],
+        points_used=0,
+        points_available=state.available,
+        points_max=0,
+        earn=earn,
+        vouchers=[],
+        first_visit=False,
         settings=settings,
     )

@@ -30,6 +30,13 @@ def tier_upgrade_check(
     all_tiers = selectors.tiers()
     if not all_tiers:
         return None
+    current_rank = wallet.tier.rank if wallet.tier else -1
+    if (
+        visit is not None
+        and not wallet.tier_at_risk_since
+        and not _may_rise(visit, all_tiers, current_rank)
+    ):
+        return None
     settings = settings or selectors.program_settings()
     stats = selectors.tier_window_stats(
         member_id=wallet.member_id, window_days=settings.tier_window_days
@@ -43,6 +50,23 @@ def tier_upgrade_check(
         return None
     return _tier_set(
         wallet, target, reason=TierChange.Reason.UPGRADE, visit=visit, actor=actor
+    )
+
+
+def _may_rise(visit: Visit, all_tiers: list[Tier], current_rank: int) -> bool:
+    """Could any higher tier qualify? The window never holds more than all time.
+
+    ``visit.member`` is the locked member as read before this visit's stats
+    were added; adding the visit gives an upper bound of the window's counts,
+    so most visits skip counting the window.
+    """
+    member = visit.member
+    bound = selectors.TierWindowStats(
+        visits=member.visits_count + 1,
+        spend=member.total_spent + visit.amount_paid,
+    )
+    return any(
+        t.rank > current_rank and selectors.tier_qualifies(t, bound) for t in all_tiers
     )
 
 

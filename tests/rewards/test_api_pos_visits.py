@@ -352,17 +352,18 @@ def test_recording_a_visit_costs_a_fixed_number_of_queries(
     access.api_key_authenticate(pos.raw_key)
     body = booking(regular, voucher_codes=[voucher.code], points_to_use=100)
 
-    # Then a new visit with a voucher and points (the hot path): the key, the
-    # member, the service codes; the checkout (member lock, pricing, visit,
-    # lines, stats, benefits, voucher, spend, earn, wallet, tier check); four
-    # reads of the answer (lines, benefits, entries, tier change). Six of the
-    # 39 are the test transaction's savepoints.
-    with django_assert_num_queries(39):
+    # Then a new visit with a voucher and points (the hot path): stamps, the
+    # member; the checkout (member lock, booking id, wallet lock, voucher,
+    # spendable points, visit, lines, stats, benefits, voucher used, lots,
+    # spend, lots, allocations, earn, lot, wallet) and the kept answer. Two of
+    # the 22 are the test transaction's savepoints; the key, settings, tiers,
+    # rates and services come from the process caches.
+    with django_assert_num_queries(22):
         response = pos.post(VISITS, body)
     assert response.status_code == 201
 
-    # and its retry: no pricing, nothing written
-    with django_assert_num_queries(14):
+    # and its retry: no pricing, nothing written — the kept answer
+    with django_assert_num_queries(6):
         again = pos.post(VISITS, body)
     assert again.json() == response.json()
 
@@ -372,7 +373,9 @@ def test_a_plain_visit_costs_fewer_queries(
 ):
     access.api_key_authenticate(pos.raw_key)
 
-    with django_assert_num_queries(31):
+    # stamps · member · member lock · booking id · wallet lock · visit · lines ·
+    # stats · earn · lot · wallet · the kept answer (+ the test's savepoints)
+    with django_assert_num_queries(14):
         response = pos.post(VISITS, booking(regular, lines=[{"service": service.pk}]))
     assert response.status_code == 201
 

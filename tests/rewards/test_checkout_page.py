@@ -173,7 +173,7 @@ def test_quote_shows_the_breakdown_line_by_line(
     )
     page = response.content.decode()
     assert "Silver tier discount 10%" in page
-    assert "300 points paid 300.00 of the bill" in page
+    assert "300 points (300.00&nbsp;₽)" in page or "300 points (300.00\u00a0₽)" in page
     assert "To pay: 3,300\u00a0₽" in page
     assert f"Earns {quote.points_to_earn} points" in page
     assert quote.earn_explanation in page

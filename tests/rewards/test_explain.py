@@ -11,7 +11,8 @@ import time_machine
 
 from members import services as members_services
 from members.services import VisitLineInput
-from rewards.explain import benefit_text, earn_text, entry_text
+from rewards.benefits import benefit_text
+from rewards.explain import earn_text, entry_text
 from rewards.models import LedgerEntry
 from rewards.services import reward_redeem, voucher_cancel
 from tests.conftest import moscow
@@ -167,7 +168,7 @@ def test_adjustments_say_which_way_and_why(member, manager):
         (
             "points_payment",
             {"points": 1500, "money": "1500.00"},
-            "1,500 points paid 1,500.00 of the bill",
+            "1,500 points (1,500.00\u00a0₽)",
         ),
         (
             "voucher_percent_discount",

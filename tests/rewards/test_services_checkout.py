@@ -30,7 +30,7 @@ from rewards.services import (
     voucher_issue,
 )
 from rewards.services import pricing as checkout_module
-from rewards.services.pricing import Benefit, _percent_benefit
+from rewards.benefits import Benefit, percent_benefit
 from tests.conftest import error_codes, moscow
 from tests.factories import MemberFactory, RewardFactory, ServiceFactory
 from tests.rewards.conftest import (
@@ -428,10 +428,13 @@ def test_commit_records_exactly_the_quote(case, arrange, location):
 class AromaWeekSource:
     """A campaign as a further source: 50% off aromatherapy, same exclusive group."""
 
+    kind = "campaign"
+    label = "Campaign"
     group = "percent"
+    inputs = ()
 
     def propose(self, ctx):
-        benefit = _percent_benefit(
+        benefit = percent_benefit(
             ctx,
             Decimal("50"),
             kind="campaign",
@@ -445,18 +448,20 @@ class AromaWeekSource:
             if ctx.lines[i].service.code == "aroma"
         }
         benefit.amount = sum(benefit.per_line.values())
-        return benefit
+        yield benefit
+
+    def explain(self, reason, params):
+        return "Aroma week: half price" if reason == "campaign" else None
 
 
 def test_in_an_exclusive_group_the_best_offer_wins_on_each_line(
-    member_as, catalogue, location, monkeypatch
+    member_as, catalogue, location, settings
 ):
     # Given a Silver member and an "aroma week" plugged in beside the tier discount
-    monkeypatch.setattr(
-        checkout_module,
-        "BENEFIT_SOURCES",
-        [*checkout_module.BENEFIT_SOURCES, AromaWeekSource()],
-    )
+    settings.REGULARS_BENEFIT_SOURCES = [
+        *settings.REGULARS_BENEFIT_SOURCES,
+        f"{__name__}.AromaWeekSource",
+    ]
     member = member_as("silver")
 
     q = checkout_quote(
@@ -473,6 +478,8 @@ def test_in_an_exclusive_group_the_best_offer_wins_on_each_line(
     }
     assert [ln.discount for ln in q.lines] == [Decimal("300.00"), Decimal("250.00")]
     assert isinstance(by_source["Aroma week"], Benefit)
+    # And the source explains its own benefit
+    assert by_source["Aroma week"].explanation == "Aroma week: half price"
 
 
 # --- Refusals ---------------------------------------------------------------
@@ -788,24 +795,36 @@ def test_quote_lines_keep_the_prices_given(member, quote, catalogue):
 
 def test_a_retry_a_day_later_is_still_the_same_booking(member, booked, checkout):
     with time_machine.travel(NOW + timedelta(days=1), tick=False):
-        again = checkout(member, external_id="booking-42", source=Visit.Source.POS)
+        again = checkout(
+            member,
+            points_to_use=300,
+            external_id="booking-42",
+            source=Visit.Source.POS,
+        )
 
     assert again.created is False
 
 
+def test_a_retry_with_other_points_is_another_booking(member, booked, checkout):
+    # The one "same booking?" check covers the inputs too (vouchers, points…)
+    with pytest.raises(ValidationError) as caught:
+        checkout(member, external_id="booking-42", source=Visit.Source.POS)
+
+    assert error_codes(caught.value) == {"external_id_conflict"}
+
+
 # --- The hot path runs a fixed number of queries ----------------------------
 
-# SAVEPOINT · member FOR UPDATE · visit by external id · wallet FOR UPDATE ·
-# settings · services · vouchers by code · spendable points (lots) · category rates ·
-# visit_record: SAVEPOINT · services · member FOR UPDATE · visit by external id ·
-# SAVEPOINT · INSERT visit · RELEASE · INSERT lines · UPDATE member stats ·
-# the flow: INSERT benefits · UPDATE vouchers · open lots · INSERT spend ·
-# UPDATE lots · INSERT allocations · earn by key · INSERT earn · INSERT lot ·
-# UPDATE wallet · tiers · window stats · RELEASE · RELEASE
-COMMIT_QUERIES = 32
-# SAVEPOINT · member · wallet FOR UPDATE · settings · services · vouchers ·
-# spendable points (lots) · category rates · RELEASE
-QUOTE_QUERIES = 9
+# (SAVEPOINT: the test's transaction) · stamps · member FOR UPDATE · visit by
+# external id · wallet FOR UPDATE · vouchers by code · spendable points (lots) ·
+# INSERT visit · INSERT lines · UPDATE member stats · INSERT benefits · UPDATE
+# vouchers · open lots · INSERT spend · UPDATE lots · INSERT allocations ·
+# INSERT earn · INSERT lot · UPDATE wallet · (RELEASE). Settings, tiers, rates
+# and services come from the process caches; a regular cannot rise a tier with
+# one visit, so the window is not counted.
+COMMIT_QUERIES = 20
+# stamps · member with its wallet (no lock) · vouchers · spendable points (lots)
+QUOTE_QUERIES = 4
 
 
 @pytest.fixture
@@ -877,9 +896,9 @@ def test_a_retried_booking_costs_a_fixed_few_queries(
     }
     checkout_commit(**kwargs)
 
-    # SAVEPOINT · member FOR UPDATE · visit by external id · its lines · the
-    # services asked for (content check) · its earn · RELEASE
-    with django_assert_num_queries(7):
+    # SAVEPOINT · stamps · member FOR UPDATE · visit by external id (its content
+    # is its fingerprint) · its earn · RELEASE
+    with django_assert_num_queries(6):
         assert checkout_commit(**kwargs).created is False
 
 
