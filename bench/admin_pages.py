@@ -63,7 +63,7 @@ def main() -> None:
             "/admin/autocomplete/?app_label=members&model_name=visit"
             f"&field_name=member&term={phone[2:]}",
         ),
-        ("record a visit page", "/admin/members/visit/add/"),
+        ("checkout page (record a visit)", "/admin/rewards/checkout/"),
         ("referral list", "/admin/referrals/referral/"),
         ("referral filter: rewarded", "/admin/referrals/referral/?status=rewarded"),
         ("referral search: phone", f"/admin/referrals/referral/?q={phone[2:]}"),

@@ -2,8 +2,9 @@
 
 Members and visits are written only through ``members.services``: the member
 form hands its cleaned data to ``member_register`` / ``member_update``; visits
-are recorded on the "Record a visit" page and cancelled or refunded by actions,
-or refunded line by line on a visit's "Refund some lines" page.
+are recorded on the front desk's checkout page (``rewards.admin.checkout``:
+*Visits → Add* leads there) and cancelled or refunded by actions, or refunded
+line by line on a visit's "Refund some lines" page.
 """
 
 import re
@@ -20,13 +21,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from members import member_flow, services
 from members.admin_filters import BirthdayMonthFilter, LastVisitFilter
 from members.admin_text import phone_nowrap, printable
-from members.forms import VisitLineFormSet, VisitRecordForm
 from members.models import (
     Location,
     Member,
@@ -36,6 +37,19 @@ from members.models import (
     VisitLine,
     VisitRefund,
 )
+
+# The one way to record a visit in the admin is the front desk's checkout page
+# (rewards.admin.checkout): it prices the visit (tier discounts, vouchers,
+# points) before recording it. Members must not import rewards, so the page is
+# found by its URL name; it asks the same permission as adding a visit here
+# (members.add_visit).
+CHECKOUT_URL_NAME = "admin:rewards_checkout"
+
+
+def checkout_url(member_id: int | str | None = None) -> str:
+    """The checkout page, opened on a member when one is given."""
+    url = reverse(CHECKOUT_URL_NAME)
+    return f"{url}?{urlencode({'member': member_id})}" if member_id else url
 
 
 class MemberAddForm(forms.ModelForm):
@@ -307,9 +321,10 @@ class MemberAdmin(admin.ModelAdmin):
     def record_visit_link(self, member):
         if member.pk is None:
             return "—"
-        url = reverse("admin:members_visit_add") + f"?member={member.pk}"
         return format_html(
-            '<a class="button" href="{}">{}</a>', url, _("Record a visit")
+            '<a class="button" href="{}">{}</a>',
+            checkout_url(member.pk),
+            _("Record a visit"),
         )
 
     def get_search_results(self, request, queryset, search_term):
@@ -657,64 +672,24 @@ class VisitAdmin(admin.ModelAdmin):
         return None
 
     def add_view(self, request, form_url="", extra_context=None):
-        """The checkout page: pick a member, add service lines, record the visit."""
+        """*Visits → Add* leads to the checkout page, which records visits priced.
+
+        Nothing is recorded here, whatever the method: a POST is answered with
+        the same redirect. ``?member=`` is passed on, so a link to a member's
+        new visit opens the checkout on that member.
+        """
         if not self.has_add_permission(request):
             raise PermissionDenied
-        if request.method == "POST":
-            form = VisitRecordForm(request.POST)
-            lines = VisitLineFormSet(request.POST, prefix="lines")
-            if form.is_valid() and lines.is_valid():
-                try:
-                    result = services.visit_record(
-                        member=form.cleaned_data["member"],
-                        location=form.cleaned_data["location"],
-                        lines=[f.to_input() for f in lines.forms if f.has_changed()],
-                        paid_at=form.cleaned_data["paid_at"],
-                        amount_paid=form.cleaned_data["amount_paid"],
-                        note=form.cleaned_data["note"],
-                        recorded_by=request.user,
-                    )
-                except ValidationError as exc:
-                    _add_service_errors(form, exc)
-                else:
-                    visit = result.visit
-                    self.message_user(
-                        request,
-                        _("Visit #%(id)s recorded for %(member)s: %(total)s.")
-                        % {
-                            "id": visit.pk,
-                            "member": visit.member.full_name,
-                            "total": visit.total,
-                        },
-                        messages.SUCCESS,
-                    )
-                    return HttpResponseRedirect(
-                        reverse("admin:members_member_change", args=[visit.member_id])
-                    )
-        else:
-            initial = {}
-            member_id = request.GET.get("member", "")
-            if member_id.isdigit():
-                initial["member"] = member_id
-                member = (
-                    Member.objects.filter(pk=member_id)
-                    .only("registration_location")
-                    .first()
-                )
-                if member and member.registration_location_id:
-                    initial["location"] = member.registration_location_id
-            form = VisitRecordForm(initial=initial)
-            lines = VisitLineFormSet(prefix="lines")
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Record a visit"),
-            "form": form,
-            "lines": lines,
-            "media": self.media + form.media + lines.media,
-            "opts": self.model._meta,
-            "has_view_permission": self.has_view_permission(request),
-        }
-        return TemplateResponse(request, "admin/members/visit/record.html", context)
+        member_id = request.GET.get("member", "")
+        return HttpResponseRedirect(
+            checkout_url(member_id if member_id.isdigit() else None)
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        # The list's add button goes straight to the checkout, labelled as such
+        # (templates/admin/members/visit/change_list.html).
+        extra_context = {**(extra_context or {}), "checkout_url": checkout_url()}
+        return super().changelist_view(request, extra_context)
 
 
 def _codes(exc: ValidationError) -> set[str]:

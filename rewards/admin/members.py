@@ -149,22 +149,6 @@ class MemberAdmin(members_admin.MemberAdmin):
         url = reverse("admin:rewards_checkout") + f"?member={member.pk}"
         return format_html('<a href="{}">{}</a>', url, _("Checkout"))
 
-    @admin.display(description=gettext_lazy("checkout"))
-    def record_visit_link(self, member):
-        if member.pk is None:
-            return "—"
-        checkout = reverse("admin:rewards_checkout") + f"?member={member.pk}"
-        # The plain form stays for visits paid earlier (a paper card, a missed
-        # entry): it takes a date and an amount but applies no discounts.
-        past = reverse("admin:members_visit_add") + f"?member={member.pk}"
-        return format_html(
-            '<a class="button" href="{}">{}</a> &nbsp; <a href="{}">{}</a>',
-            checkout,
-            _("Checkout"),
-            past,
-            _("Record a past visit"),
-        )
-
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if str(object_id).isdigit() and request.user.has_perm("rewards.view_wallet"):
             member = Member.objects.filter(pk=object_id).first()

@@ -1,5 +1,6 @@
-"""The operator's admin: lists, search, filters, member forms, the checkout page
-and the cancel/refund actions, for a superuser and for each staff role."""
+"""The operator's admin: lists, search, filters, member forms, the way to the
+checkout page and the cancel/refund actions, for a superuser and for each staff
+role."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -15,7 +16,7 @@ from members import services
 from members.admin import LargeTablePaginator
 from members.models import Member, Visit
 from tests.conftest import moscow, stats_of
-from tests.factories import LocationFactory, MemberFactory, ServiceFactory
+from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -409,145 +410,88 @@ def test_member_change_page_shows_the_visit_history(
     page = response.content.decode()
     assert "Classic massage, 60 min" in page
     assert "Aromatherapy add-on × 2" in page
-    assert reverse("admin:members_visit_add") + f"?member={member.pk}" in page
+    assert checkout_url(member) in page
 
 
-# --- The "Record a visit" page ---------------------------------------------------
+# --- Visits → Add: the checkout page ---------------------------------------------
 
 
-def visit_form(member, location, lines, **overrides) -> dict:
-    """POST data of the checkout page: the visit form plus four line forms."""
-    data = {
-        "member": str(member.pk),
-        "location": str(location.pk),
-        "paid_at_0": "2025-06-10",
-        "paid_at_1": "14:30:00",
-        "amount_paid": "",
-        "note": "",
-        "lines-TOTAL_FORMS": "4",
-        "lines-INITIAL_FORMS": "0",
-        "lines-MIN_NUM_FORMS": "1",
-        "lines-MAX_NUM_FORMS": "30",
-    }
-    for i in range(4):
-        service, quantity, price = lines[i] if i < len(lines) else (None, 1, "")
-        data[f"lines-{i}-service"] = str(service.pk) if service else ""
-        data[f"lines-{i}-quantity"] = str(quantity)
-        data[f"lines-{i}-price"] = price
-    data.update(overrides)
-    return data
-
-
-def test_record_page_renders_with_the_member_and_their_location(admin_client):
-    location = LocationFactory()
-    member = MemberFactory(registration_location=location)
-
-    response = admin_client.get(
-        reverse("admin:members_visit_add"), {"member": member.pk}
-    )
-
-    assert response.status_code == 200
-    form = response.context["form"]
-    assert form.initial == {"member": str(member.pk), "location": location.pk}
-    assert response.context["lines"].prefix == "lines"
+def checkout_url(member=None) -> str:
+    """The front desk's checkout page (rewards), on ``member`` if given."""
+    url = reverse("admin:rewards_checkout")
+    return f"{url}?member={member.pk}" if member else url
 
 
 @pytest.fixture(params=["superuser", "front desk"])
 def checkout_client(request):
     """A superuser, then a front-desk clerk: both record visits."""
     if request.param == "superuser":
-        client = request.getfixturevalue("admin_client")
-        client.user = request.getfixturevalue("admin_user")
-        return client
+        return request.getfixturevalue("admin_client")
     return request.getfixturevalue("front_desk_client")
 
 
-def test_recording_a_visit_on_the_checkout_page(
-    checkout_client, member, location, service, addon
-):
-    response = checkout_client.post(
-        reverse("admin:members_visit_add"),
-        visit_form(
-            member,
-            location,
-            [(service, 1, ""), (addon, 2, "450.00")],
-            note="Birthday treat",
-        ),
+def test_visits_add_leads_to_the_checkout_on_the_member(checkout_client, member):
+    response = checkout_client.get(
+        reverse("admin:members_visit_add"), {"member": member.pk}
+    )
+
+    # Then the checkout page opens on the member, and this user may use it
+    assert response.status_code == 302
+    assert response["Location"] == checkout_url(member)
+    assert checkout_client.get(response["Location"]).status_code == 200
+
+
+def test_visits_add_without_a_member_opens_an_empty_checkout(checkout_client):
+    response = checkout_client.get(
+        reverse("admin:members_visit_add"), {"member": "not-a-number"}
     )
 
     assert response.status_code == 302
-    assert response["Location"] == reverse(
-        "admin:members_member_change", args=[member.pk]
-    )
-    visit = Visit.objects.get()
-    assert visit.member == member
-    assert visit.source == Visit.Source.ADMIN
-    assert visit.total == visit.amount_paid == Decimal("3900.00")
-    assert visit.paid_at == moscow(2025, 6, 10, 14, 30)
-    assert visit.note == "Birthday treat"
-    assert visit.recorded_by == checkout_client.user
-    assert stats_of(member) == (
-        1,
-        Decimal("3900.00"),
-        visit.paid_at,
-        visit.paid_at,
-    )
+    assert response["Location"] == checkout_url()
 
 
-@pytest.mark.parametrize(
-    "case",
-    ["negative price", "no lines", "paid more than total", "blocked member"],
-)
-def test_checkout_page_rerenders_bad_input_and_records_nothing(
-    admin_client, member, location, service, case
+def test_a_post_to_visits_add_records_nothing(
+    checkout_client, member, location, service
 ):
-    lines = [(service, 1, "")]
-    overrides = {}
-    if case == "negative price":
-        lines = [(service, 1, "-100")]
-    elif case == "no lines":
-        lines = []
-    elif case == "paid more than total":
-        overrides = {"amount_paid": "3000.01"}
-    elif case == "blocked member":
-        Member.objects.filter(pk=member.pk).update(status=Member.Status.BLOCKED)
-
-    response = admin_client.post(
+    # Given what the old unpriced form posted
+    response = checkout_client.post(
         reverse("admin:members_visit_add"),
-        visit_form(member, location, lines, **overrides),
+        {
+            "member": str(member.pk),
+            "location": str(location.pk),
+            "paid_at_0": "2025-06-10",
+            "paid_at_1": "14:30:00",
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "0",
+            "lines-0-service": str(service.pk),
+            "lines-0-quantity": "1",
+        },
     )
 
-    assert response.status_code == 200
-    assert response.templates[0].name == "admin/members/visit/record.html"
-    form, formset = response.context["form"], response.context["lines"]
-    assert form.errors or formset.total_error_count()
-    assert 'class="errorlist' in response.content.decode()
+    # Then it is sent to the checkout and no visit is recorded
+    assert response.status_code == 302
+    assert response["Location"] == checkout_url()
     assert not Visit.objects.exists()
     assert stats_of(member)[:2] == (0, 0)
-    if case == "negative price":
-        assert "price" in formset.forms[0].errors
-    elif case == "no lines":
-        assert "service" in formset.forms[0].errors
-    elif case == "paid more than total":
-        # The service's refusal lands on the field it is about
-        assert "amount_paid" in form.errors
-    elif case == "blocked member":
-        assert "member" in form.errors
 
 
-def test_checkout_page_refuses_a_retired_service(admin_client, location, service):
-    # A service switched off after the page was loaded cannot be chosen
-    member = MemberFactory()
-    retired = ServiceFactory(is_active=False)
-
-    response = admin_client.post(
-        reverse("admin:members_visit_add"),
-        visit_form(member, location, [(service, 1, ""), (retired, 1, "")]),
-    )
+def test_the_visit_list_add_button_is_the_checkout(checkout_client):
+    response = checkout_client.get(reverse("admin:members_visit_changelist"))
 
     assert response.status_code == 200
-    assert "service" in response.context["lines"].forms[1].errors
-    assert not Visit.objects.exists()
+    page = response.content.decode()
+    assert f'href="{checkout_url()}" class="addlink">Record a visit<' in page
+    # Django's own "Add visit" button is gone; the sidebar's "Add" still points
+    # at Visits → Add, which leads to the checkout
+    assert "Add visit" not in page
+
+
+def test_who_may_not_use_the_checkout_cannot_add_visits(analyst_client):
+    # An analyst neither gets the checkout nor the way to it
+    assert analyst_client.get(checkout_url()).status_code == 403
+    assert analyst_client.get(reverse("admin:members_visit_add")).status_code == 403
+    page = analyst_client.get(reverse("admin:members_visit_changelist"))
+    assert checkout_url() not in page.content.decode()
 
 
 # --- Cancel and refund actions ---------------------------------------------------
@@ -686,7 +630,7 @@ def test_front_desk_works_the_member_pages(front_desk_client, member):
         reverse("admin:members_member_changelist"),
         reverse("admin:members_member_add"),
         reverse("admin:members_member_change", args=[member.pk]),
-        reverse("admin:members_visit_add"),
+        reverse("admin:rewards_checkout"),
         reverse("admin:members_service_changelist"),
     ):
         assert front_desk_client.get(url).status_code == 200, url
