@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.StampScopeMiddleware",
+    "core.db_unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -273,6 +274,9 @@ REST_FRAMEWORK = {
     # client cannot fake its IP with X-Forwarded-For); 1 behind one nginx.
     "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
 }
+# A database fault answers the API with 503 service_unavailable and this
+# Retry-After (core.db_unavailable): the app and the POS try again then.
+API_RETRY_AFTER_SECONDS = env.int("API_RETRY_AFTER_SECONDS", default=5)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Regulars API",
     "DESCRIPTION": (

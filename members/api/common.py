@@ -9,11 +9,15 @@ Errors are always JSON ``{"code", "message", "fields"?}``:
 
 Services raise Django's ``ValidationError`` with codes; the handler here turns
 them into 400s (409 for conflicts) so views never build error bodies by hand.
+A database that is down or dropped the connection is a 503
+``service_unavailable`` with ``Retry-After`` (``core.db_unavailable``), never a
+401 or a 500.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -25,6 +29,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.db_unavailable import db_unavailable_response, is_db_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +107,10 @@ def _drf_fields(detail) -> dict:
 
 def exception_handler(exc, context):
     """DRF's exception handler, speaking our error format."""
+    if is_db_unavailable(exc):
+        # Never a 401: authentication queries the database too, and an app
+        # signs its user out on a 401.
+        return db_unavailable_response(context["request"], exc)
     if isinstance(exc, DjangoValidationError):
         code, message, fields = _django_validation_fields(exc)
         status_code = (
@@ -150,7 +160,14 @@ def exception_handler(exc, context):
 
 
 def api_server_error(request, *args, **kwargs):
-    """``handler500`` for API paths: a JSON body, never Django's HTML page."""
+    """``handler500`` for API paths: a JSON body, never Django's HTML page.
+
+    Django calls it while handling the exception, so a database fault raised
+    outside any view (a middleware, URL resolution) is still the API's 503.
+    """
+    exc = sys.exc_info()[1]
+    if is_db_unavailable(exc):
+        return db_unavailable_response(request, exc)
     return JsonResponse(
         error_body("server_error", _("Something went wrong on our side.")),
         status=500,
