@@ -19,7 +19,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -749,7 +748,9 @@ class VisitReceipt(models.Model):
         related_name="pos_receipt",
         verbose_name=_("visit"),
     )
-    body = models.JSONField(encoder=DjangoJSONEncoder)
+    # The JSON text as sent: jsonb would reorder its keys, and a retry must get
+    # the same bytes.
+    body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -14,7 +14,10 @@ was first sent (a visit cancelled since still replays its first answer).
 
 from __future__ import annotations
 
+import json
+
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -417,7 +420,7 @@ class VisitRecordView(_CheckoutView):
         if result.created:
             body = result.receipt
         elif result.receipt is not None:
-            body = result.receipt.body  # the first answer, as it was
+            body = json.loads(result.receipt.body)  # the first answer, as it was
         else:
             # A visit recorded before answers were kept: read it back.
             body = _recorded_body_from_db(result.visit)
@@ -445,7 +448,9 @@ def _receipt_store(result) -> dict:
             },
         }
     ).data
-    VisitReceipt.objects.create(visit=visit, body=body)
+    VisitReceipt.objects.create(
+        visit=visit, body=json.dumps(body, cls=DjangoJSONEncoder)
+    )
     return body
 
 

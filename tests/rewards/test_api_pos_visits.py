@@ -22,7 +22,7 @@ from members import services as member_services
 from members.models import Member, Visit
 from members.privacy import member_erase
 from members.services import member_update
-from rewards.models import LedgerEntry, TierChange, VisitBenefit, Voucher
+from rewards.models import LedgerEntry, TierChange, VisitBenefit, VisitReceipt, Voucher
 from tests.conftest import moscow, stats_of
 from tests.factories import LocationFactory, MemberFactory, RewardFactory
 from tests.rewards.conftest import (
@@ -167,6 +167,31 @@ def test_a_retry_answers_the_identical_body_and_records_nothing(pos, regular):
     assert again.json() == first.json()
     assert row_counts() == counts
     assert Visit.objects.filter(external_id="B-1001").count() == 1
+
+
+def test_a_retry_after_a_cancel_answers_the_first_response_as_it_was(pos, regular):
+    # Like Stripe's idempotent requests: a retry gets the answer it missed, not
+    # the visit as it stands now (the cancel has its own answer)
+    first = pos.post(VISITS, booking(regular))
+    pos.post(cancel_url("B-1001"), {"reason": "Client did not come"})
+
+    again = pos.post(VISITS, booking(regular))
+
+    assert again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.content == first.content
+    assert again.json()["visit"]["status"] == "paid"
+    assert Visit.objects.get(external_id="B-1001").status == Visit.Status.CANCELLED
+
+
+def test_a_visit_recorded_before_answers_were_kept_is_read_back(pos, regular):
+    first = pos.post(VISITS, booking(regular))
+    VisitReceipt.objects.all().delete()  # as if recorded by an older release
+
+    again = pos.post(VISITS, booking(regular))
+
+    assert again.status_code == 201
+    assert again.json() == first.json()
 
 
 def test_a_retry_without_paid_at_later_is_still_the_same_booking(pos, regular):

@@ -144,6 +144,35 @@ def test_the_same_checkout_sent_at_once_records_one_visit_and_one_earn(
     assert_books_balance(member)
 
 
+def test_one_booking_id_checked_out_for_many_members_at_once_goes_to_one(
+    location, service
+):
+    # Given one booking id sent for 8 different members at once (a POS bug): the
+    # member locks do not serialise them, the unique key does
+    members = MemberFactory.create_batch(THREADS)
+
+    outcomes = race(
+        THREADS,
+        lambda i: checkout_commit(
+            member=members[i],
+            location=location,
+            lines=[VisitLineInput(service=service)],
+            source=Visit.Source.POS,
+            external_id="booking-7",
+        ),
+    )
+
+    # Then one checkout records it; every other is refused as another booking's
+    # content (the losers' transactions rolled back whole: no savepoint)
+    oks = [value for kind, value in outcomes if kind == "ok"]
+    assert [r.created for r in oks] == [True]
+    assert codes_of(outcomes) == {"external_id_conflict": THREADS - 1}
+    visit = Visit.objects.get()
+    assert LedgerEntry.objects.filter(kind=Kind.EARN).count() == 1
+    assert LedgerEntry.objects.get(kind=Kind.EARN).visit_id == visit.pk
+    assert_books_balance(visit.member)
+
+
 def test_many_checkouts_spending_one_members_points_never_overspend(
     member, record_visit, location, service
 ):
