@@ -5,7 +5,9 @@
   a key that acts for one location.
 
 ``request.user`` is then a ``MemberUser`` or a ``PosClient``; views read
-``request.user.member`` or ``request.user.location``.
+``request.user.member_id`` (no query) or ``request.user.member`` (loaded on
+first access), or ``request.user.location``. Credentials are checked against
+the per-process cache of ``members.access``.
 """
 
 from __future__ import annotations
@@ -29,13 +31,21 @@ class MemberUser:
     is_staff = False
     is_superuser = False
 
-    def __init__(self, member: Member, token: MemberToken):
-        self.member = member
+    def __init__(self, token: MemberToken):
         self.token = token
-        self.pk = self.id = member.pk
+        self.member_id = self.pk = self.id = token.member_id
+
+    @property
+    def member(self) -> Member:
+        """The member row, read on first access (one query), then kept.
+
+        Read per request, never from a cache: views that need only the id
+        use ``member_id``.
+        """
+        return self.token.member
 
     def __str__(self) -> str:
-        return f"member {self.member.pk}"
+        return f"member {self.member_id}"
 
 
 class PosClient:
@@ -83,7 +93,7 @@ class MemberTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 _("The token is not valid or was revoked."), code="invalid_token"
             )
-        return MemberUser(token.member, token), token
+        return MemberUser(token), token
 
     def authenticate_header(self, request):
         return self.keyword
@@ -166,6 +176,10 @@ class MemberAPIView(GenericAPIView):
     @property
     def member(self) -> Member:
         return self.request.user.member
+
+    @property
+    def member_id(self) -> int:
+        return self.request.user.member_id
 
 
 class PosAPIView(GenericAPIView):

@@ -234,9 +234,10 @@ class MemberThrottle(SimpleRateThrottle):
     scope = "member"
 
     def get_cache_key(self, request, view):
-        member = getattr(request.user, "member", None)
-        if member is not None:
-            return self.cache_format % {"scope": self.scope, "ident": member.pk}
+        # The id, not ``request.user.member``: that would read the member row.
+        member_id = getattr(request.user, "member_id", None)
+        if member_id is not None:
+            return self.cache_format % {"scope": self.scope, "ident": member_id}
         return self.cache_format % {
             "scope": "anon",
             "ident": self.get_ident(request),

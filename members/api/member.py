@@ -382,7 +382,7 @@ class MeVisitsView(mixins.ListModelMixin, MemberAPIView):
 
     def get_queryset(self):
         return (
-            Visit.objects.filter(member=self.member)
+            Visit.objects.filter(member_id=self.member_id)
             .select_related("location")
             .prefetch_related(
                 Prefetch(

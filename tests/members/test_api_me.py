@@ -401,7 +401,8 @@ def test_my_visits_take_the_same_queries_whatever_the_page_size(
 ):
     anna.get(reverse("api-me"))  # the token's last use is stamped once
 
-    # token, count, page of visits with locations, their lines with services
+    # the stamps (the token is cached; no member row), count, page of visits
+    # with locations, their lines with services
     with django_assert_num_queries(4):
         response = anna.get(reverse("api-me-visits"), {"page_size": page_size})
 

@@ -343,9 +343,10 @@ def test_the_summary_costs_a_fixed_number_of_queries(
             first_visit(friend)
     app.get(SUMMARY)  # the token's last use is recorded once a while
 
-    # The token, the code, the stats (one aggregate and the program), the
-    # program for the terms, the invites with their friends
-    with django_assert_num_queries(6):
+    # The stamps (the token is cached), the member, the code, the stats (one
+    # aggregate and the program), the program for the terms, the invites with
+    # their friends
+    with django_assert_num_queries(7):
         response = app.get(SUMMARY)
 
     assert len(response.json()["invites"]) == friends
@@ -359,8 +360,9 @@ def test_the_invites_page_costs_a_fixed_number_of_queries(
         signup(referrer.code, first_name=f"Friend{i}")
     app.get(SUMMARY)
 
-    # The token, the count, the page with its friends (none without a count)
-    with django_assert_num_queries(3 if friends else 2):
+    # The stamps (the token is cached), the member, the count, the page with
+    # its friends (none without a count)
+    with django_assert_num_queries(4 if friends else 3):
         response = app.get(INVITES, {"page_size": 100})
 
     assert response.json()["count"] == friends
