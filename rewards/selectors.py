@@ -582,7 +582,7 @@ def tier_overview(*, member: Member, at: datetime | None = None) -> TierOverview
 
 def visit_first_visit_discount(*, visit: Visit) -> Decimal:
     """Money the first-visit discount took off ``visit`` (0.00 without one)."""
-    total = VisitBenefit.objects.filter(
-        visit=visit, kind="first_visit"
-    ).aggregate(total=Sum("amount"))["total"]
+    total = VisitBenefit.objects.filter(visit=visit, kind="first_visit").aggregate(
+        total=Sum("amount")
+    )["total"]
     return total or Decimal("0.00")

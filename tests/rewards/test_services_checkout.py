@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 
 from members.models import Visit
 from members.services import VisitLineInput
+from rewards.benefits import Benefit, percent_benefit
 from rewards.models import LedgerEntry, Tier, TierChange, VisitBenefit, Voucher
 from rewards.services import (
     checkout_commit,
@@ -30,7 +31,6 @@ from rewards.services import (
     voucher_issue,
 )
 from rewards.services import pricing as checkout_module
-from rewards.benefits import Benefit, percent_benefit
 from tests.conftest import error_codes, moscow
 from tests.factories import MemberFactory, RewardFactory, ServiceFactory
 from tests.rewards.conftest import (
