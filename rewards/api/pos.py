@@ -36,6 +36,11 @@ from rewards.models import VisitBenefit, VisitReceipt
 from rewards.services.checkout import checkout_commit, checkout_quote
 
 TAGS = ["POS"]
+# Output serializers of the hot paths, built once per process: DRF deep-copies
+# a serializer's fields for every new instance (~1 ms a request); shaping a
+# result with ``to_representation`` keeps no state on the instance.
+QUOTE_OUT = s.PosQuoteSerializer()
+RECORDED_OUT = s.PosVisitRecordedSerializer()
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Service field names → the request's field names.
 FIELD_NAMES = {"points": "points_to_use"}
@@ -224,11 +229,12 @@ def checkout_lines(lines: list[dict]) -> list[VisitLineInput]:
 
 
 def checkout_member(data: dict) -> Member:
-    member = member_find(
-        member_id=data.get("member_id"),
-        phone=data.get("phone", ""),
-        card=data.get("card", ""),
-    )
+    """The member a checkout names. By id: a reference only — the checkout
+    reads (and locks) the row itself, so a till's visit costs no look-up first;
+    an unknown or erased id answers 404 from there (``Member.DoesNotExist``)."""
+    if data.get("member_id") is not None:
+        return Member(pk=data["member_id"])
+    member = member_find(phone=data.get("phone", ""), card=data.get("card", ""))
     if member.status != Member.Status.ACTIVE:
         raise ValidationError(
             {
@@ -329,7 +335,9 @@ class QuoteView(_CheckoutView):
             quote = checkout_quote(**self.checkout_args(data))
         except ValidationError as exc:
             raise _renamed(exc) from exc
-        return Response(s.PosQuoteSerializer(quote_data(quote)).data)
+        except Member.DoesNotExist as exc:
+            raise _member_not_found() from exc
+        return Response(QUOTE_OUT.to_representation(quote_data(quote)))
 
 
 def visit_data(visit: Visit, lines: list[VisitLine]) -> dict:
@@ -417,6 +425,8 @@ class VisitRecordView(_CheckoutView):
             )
         except ValidationError as exc:
             raise _renamed(exc) from exc
+        except Member.DoesNotExist as exc:
+            raise _member_not_found() from exc
         if result.created:
             body = result.receipt
         elif result.receipt is not None:
@@ -435,7 +445,7 @@ def _receipt_store(result) -> dict:
     (``VisitReceipt``) in the visit's transaction for the booking's retries."""
     outcome = result.outcome
     visit = result.visit
-    body = s.PosVisitRecordedSerializer(
+    body = RECORDED_OUT.to_representation(
         {
             "visit": visit_data(visit, visit.lines_recorded),
             "benefits": _benefits_data(outcome.benefits if outcome else ()),
@@ -447,7 +457,7 @@ def _receipt_store(result) -> dict:
                 "points_balance": outcome.balance_after if outcome else 0,
             },
         }
-    ).data
+    )
     VisitReceipt.objects.create(
         visit=visit, body=json.dumps(body, cls=DjangoJSONEncoder)
     )

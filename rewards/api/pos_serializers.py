@@ -12,18 +12,13 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api_fields import Money
 from members.services import MAX_LINE_QUANTITY
 from rewards.benefits import benefit_text
 
 MAX_LINES = 50
 MAX_ID = 2**63 - 1  # ids are 64-bit: a larger number is no id, not a crash
 MAX_VOUCHERS = 10
-
-
-def Money(**kwargs) -> serializers.DecimalField:  # noqa: N802 - a field factory
-    return serializers.DecimalField(
-        max_digits=12, decimal_places=2, coerce_to_string=True, **kwargs
-    )
 
 
 def _exactly_one(attrs: dict, names: tuple[str, ...], code: str, message) -> None:

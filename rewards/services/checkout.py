@@ -53,12 +53,16 @@ def checkout_quote(
 ) -> Quote:
     """Price a visit for ``member``: every benefit with its source. Writes nothing.
 
+    An unknown or erased member raises ``Member.DoesNotExist``; a blocked one
+    ``member_not_active``.
+
     ``inputs`` are pricing's (``points_to_use``) and the benefit sources'
     (``voucher_codes``, …).
     """
     # Fresh from the database, with the wallet in the same query: the caller's
     # copy may predate a visit, and the first-visit discount depends on it.
     member = Member.objects.select_related("wallet").get(pk=member.pk)
+    _member_usable(member)
     try:
         wallet = member.wallet
     except ObjectDoesNotExist:
@@ -71,6 +75,13 @@ def checkout_quote(
         at=timezone.now(),
         inputs=inputs,
     )
+
+
+def _member_usable(member: Member) -> None:
+    """An erased member is nobody (``DoesNotExist``); a blocked one gets no checkout."""
+    if member.status == Member.Status.ERASED:
+        raise Member.DoesNotExist(f"member {member.pk} was erased")
+    member_services.member_active_check(member)
 
 
 @dataclass
@@ -164,6 +175,8 @@ def _commit(
     fingerprint = _checkout_fingerprint(member_id, location, priced, inputs)
     # Lock order: the member row, then the wallet; each once.
     member = member_services.member_lock(member_id)
+    if member.status == Member.Status.ERASED:
+        raise Member.DoesNotExist(f"member {member_id} was erased")
     if external_id:
         existing = member_selectors.visit_by_external_id(
             source=source,

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from members import access
 from members.api.common import PosThrottle
-from members.models import Member
+from members.models import Member, Visit
 from members.privacy import member_erase
 from members.services import member_update
 from rewards.models import Voucher
@@ -510,6 +510,20 @@ def test_quote_names_one_member(pos, service, extra, status, code):
     assert response.json()["code"] == code
 
 
+def test_an_erased_member_by_id_is_nobody_at_the_quote_and_the_till(
+    pos, member, service
+):
+    member_erase(member=member)
+    body = {"member_id": member.pk, "lines": [{"service": service.pk}]}
+
+    quote = pos.post(QUOTE, body)
+    visit = pos.post(reverse("pos-visits"), {**body, "external_id": "B-erased"})
+
+    assert (quote.status_code, quote.json()["code"]) == (404, "member_not_found")
+    assert (visit.status_code, visit.json()["code"]) == (404, "member_not_found")
+    assert not Visit.objects.filter(member=member).exists()
+
+
 def test_no_quote_for_a_blocked_member(pos, member, service):
     member_update(member=member, status=Member.Status.BLOCKED)
 
@@ -659,8 +673,9 @@ def test_quote_query_count_is_fixed(warm, member, service, django_assert_num_que
         "points_to_use": 100,
     }
     warm.post(QUOTE, body)  # a warm process: settings, services, the key cached
-    # stamps · the member · the wallet (no lock) · the voucher · spendable points
-    with django_assert_num_queries(5) as captured:
+    # stamps · the member with its wallet (no lock; by id, no look-up first) ·
+    # the voucher · spendable points
+    with django_assert_num_queries(4) as captured:
         response = warm.post(QUOTE, body)
     assert response.status_code == 200, response.json()
     assert not any(

@@ -377,18 +377,18 @@ def test_recording_a_visit_costs_a_fixed_number_of_queries(
     access.api_key_authenticate(pos.raw_key)
     body = booking(regular, voucher_codes=[voucher.code], points_to_use=100)
 
-    # Then a new visit with a voucher and points (the hot path): stamps, the
-    # member; the checkout (member lock, booking id, wallet lock, voucher,
-    # spendable points, visit, lines, stats, benefits, voucher used, lots,
-    # spend, lots, allocations, earn, lot, wallet) and the kept answer. Two of
-    # the 22 are the test transaction's savepoints; the key, settings, tiers,
-    # rates and services come from the process caches.
-    with django_assert_num_queries(22):
+    # Then a new visit with a voucher and points (the hot path): stamps; the
+    # checkout (member lock — by id, no look-up first —, booking id, wallet
+    # lock, voucher, spendable points, visit, lines, stats, benefits, voucher
+    # used, lots, spend, lots, allocations, earn, lot, wallet) and the kept
+    # answer. Two of the 21 are the test transaction's savepoints; the key,
+    # settings, tiers, rates and services come from the process caches.
+    with django_assert_num_queries(21):
         response = pos.post(VISITS, body)
     assert response.status_code == 201
 
     # and its retry: no pricing, nothing written — the kept answer
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         again = pos.post(VISITS, body)
     assert again.json() == response.json()
 
@@ -398,9 +398,9 @@ def test_a_plain_visit_costs_fewer_queries(
 ):
     access.api_key_authenticate(pos.raw_key)
 
-    # stamps · member · member lock · booking id · wallet lock · visit · lines ·
-    # stats · earn · lot · wallet · the kept answer (+ the test's savepoints)
-    with django_assert_num_queries(14):
+    # stamps · member lock · booking id · wallet lock · visit · lines · stats ·
+    # earn · lot · wallet · the kept answer: 11 (+ the test's savepoints)
+    with django_assert_num_queries(13):
         response = pos.post(VISITS, booking(regular, lines=[{"service": service.pk}]))
     assert response.status_code == 201
 
