@@ -118,70 +118,70 @@ def points_summary(*, member: Member | int, today: date | None = None) -> Points
     today = today or timezone.localdate()
     settings = program_settings()
     horizon = today + timedelta(days=settings.expiry_warning_days)
-    balances, rows = _points_read(member, after=today, until=horizon)
-    return _points_summary(balances, rows, settings, horizon)
+    summary, _rows = _points_read(member, settings, after=today, until=horizon)
+    return summary
 
 
-# Balances and open lots by expiry date in one statement: the wallet (if any)
-# joined to the grouped lots (if any) on a one-row driver, so it always
-# answers at least one row. ``{until}`` is empty or bounds the dates.
+# Balances, what expires by the horizon and the next expiry dates in one
+# statement: the wallet (if any), the horizon's sum and the first ``LIMIT``
+# dates' sums joined on a one-row driver, so it always answers at least one row
+# and never more than LIMIT, however many lots a member holds.
 _POINTS_SQL = """
-SELECT w.available, w.pending, w.debt, l.expires_on, l.points
+SELECT w.available, w.pending, w.debt, s.points, s.first_on, l.expires_on, l.points
 FROM (SELECT 1 AS one) AS d
 LEFT JOIN {wallet} AS w ON w.member_id = %s
 LEFT JOIN (
+    SELECT SUM(remaining) AS points, MIN(expires_on) AS first_on
+    FROM {lot}
+    WHERE member_id = %s AND remaining > 0 AND expires_on > %s AND expires_on <= %s
+) AS s ON 1 = 1
+LEFT JOIN (
     SELECT expires_on, SUM(remaining) AS points
     FROM {lot}
-    WHERE member_id = %s AND remaining > 0 AND expires_on > %s{until}
+    WHERE member_id = %s AND remaining > 0 AND expires_on > %s
     GROUP BY expires_on
+    ORDER BY expires_on
+    LIMIT %s
 ) AS l ON 1 = 1
 ORDER BY l.expires_on
 """
 
 
+def _date_of(value) -> date | None:
+    # SQLite answers a date as text.
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
 def _points_read(
-    member: Member | int, *, after: date, until: date | None = None
-) -> tuple[tuple[int, int, int], list[tuple[date, int]]]:
-    """(available, pending, debt) and [(expiry date, open points)], soonest first."""
+    member: Member | int,
+    settings: ProgramSettings,
+    *,
+    after: date,
+    until: date,
+    dates: int = 0,
+) -> tuple[PointsSummary, list[tuple[date, int]]]:
+    """The summary and the first ``dates`` (expiry date, open points), soonest first."""
     member_id = member if isinstance(member, int) else member.pk
-    sql = _POINTS_SQL.format(
-        wallet=Wallet._meta.db_table,
-        lot=PointLot._meta.db_table,
-        until="" if until is None else " AND expires_on <= %s",
-    )
-    params = [member_id, member_id, connection.ops.adapt_datefield_value(after)]
-    if until is not None:
-        params.append(connection.ops.adapt_datefield_value(until))
+    sql = _POINTS_SQL.format(wallet=Wallet._meta.db_table, lot=PointLot._meta.db_table)
+    after_sql = connection.ops.adapt_datefield_value(after)
+    until_sql = connection.ops.adapt_datefield_value(until)
+    params = [member_id, member_id, after_sql, until_sql, member_id, after_sql, dates]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         result = cursor.fetchall()
-    available, pending, debt = result[0][:3]
-    balances = (available or 0, pending or 0, debt or 0)
-    rows = [
-        # SQLite answers a date as text; PostgreSQL's SUM of bigints is numeric.
-        (date.fromisoformat(on) if isinstance(on, str) else on, int(points))
-        for *_balances, on, points in result
-        if on is not None
-    ]
-    return balances, rows
-
-
-def _points_summary(
-    balances: tuple[int, int, int],
-    rows: list[tuple[date, int]],
-    settings: ProgramSettings,
-    horizon: date,
-) -> PointsSummary:
-    available, pending, debt = balances
-    soon = [(on, points) for on, points in rows if on <= horizon]
-    return PointsSummary(
+    available, pending, debt, soon, first_on = result[0][:5]
+    available = available or 0
+    summary = PointsSummary(
         available=available,
-        pending=pending,
-        debt=debt,
-        expiring_soon=sum(points for _on, points in soon),
-        expiring_on=soon[0][0] if soon else None,
+        pending=pending or 0,
+        debt=debt or 0,
+        # PostgreSQL's SUM of bigints is numeric.
+        expiring_soon=int(soon or 0),
+        expiring_on=_date_of(first_on),
         money_value=money(available * settings.money_per_point),
     )
+    rows = [(_date_of(on), int(points)) for *_s, on, points in result if on is not None]
+    return summary, rows
 
 
 def points_spendable(*, member_id: int, today: date) -> int:
@@ -445,20 +445,21 @@ def points_overview(
 ) -> PointsOverview:
     """The member's balances, what expires soon and the next ``expiries`` dates.
 
-    Same figures as ``points_summary``, from the same single statement over
-    every open lot, grouped by expiry date (one row per date: a few dozen for
-    a regular): with the settings cached, the app's hottest screen costs one
-    query whatever the member's history. Takes a member id, so the view needs
-    no member row.
+    Same figures as ``points_summary``, from the same single statement (at most
+    ``expiries`` rows, however many lots the member holds): with the settings
+    cached, the app's hottest screen costs one query whatever the member's
+    history. Takes a member id, so the view needs no member row.
     """
     today = today or timezone.localdate()
     settings = program_settings()
     horizon = today + timedelta(days=settings.expiry_warning_days)
-    balances, rows = _points_read(member, after=today)
+    summary, rows = _points_read(
+        member, settings, after=today, until=horizon, dates=expiries
+    )
     return PointsOverview(
-        summary=_points_summary(balances, rows, settings, horizon),
+        summary=summary,
         settings=settings,
-        next_expiries=[PointsExpiry(on, points) for on, points in rows[:expiries]],
+        next_expiries=[PointsExpiry(on, points) for on, points in rows],
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import F
+from django.db.models import F, Sum, Window
 from django.utils import timezone
 
 from core import locks
@@ -255,9 +255,20 @@ def lots_draw(
     if need > 0:
         qs = PointLot.objects.filter(
             member_id=state.member_id, remaining__gt=0, expires_on__gt=today
-        ).order_by("expires_on", "id")
+        ).exclude(pk__in=[lot.pk for lot in candidates])
         if not include_pending:
             qs = qs.filter(pending_until__isnull=True)
+        # Only the lots the FIFO order reaches: those with fewer than ``need``
+        # points before them, so a member with a thousand open lots reads the
+        # few a payment takes, not all of them.
+        order = [F("expires_on").asc(), F("id").asc()]
+        qs = (
+            qs.annotate(
+                before=Window(Sum("remaining"), order_by=order) - F("remaining")
+            )
+            .filter(before__lt=need)
+            .order_by(*order)
+        )
         candidates += list(qs)
     for lot in candidates:
         if need <= 0:
