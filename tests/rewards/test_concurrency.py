@@ -6,16 +6,22 @@ and the books must balance afterwards (wallet = lots, lots = allocations,
 the hash chain contiguous).
 """
 
+import threading
 from collections import Counter
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, connections, transaction
 
-from members.models import Visit
+from members.models import Member, Visit
 from members.services import VisitLineInput
-from rewards.models import LedgerEntry, Reward, Voucher
-from rewards.services import checkout_commit, reward_redeem, voucher_issue
+from rewards.models import LedgerEntry, Reward, Voucher, Wallet
+from rewards.services import (
+    checkout_commit,
+    checkout_quote,
+    reward_redeem,
+    voucher_issue,
+)
 from tests.conftest import error_codes, moscow
 from tests.factories import MemberFactory, RewardFactory
 from tests.members.test_concurrency import errors_of, race
@@ -224,3 +230,48 @@ def test_one_voucher_on_two_tills_at_once_is_used_once(member, location, service
     assert voucher.status == Voucher.Status.USED
     assert Visit.objects.count() == 1
     assert voucher.visit == Visit.objects.get()
+
+
+# --- A quote never waits behind a commit ------------------------------------
+
+
+def test_a_quote_does_not_wait_for_a_checkout_holding_the_members_locks(
+    member, location, service
+):
+    # Given a checkout of this member in progress: its transaction holds the
+    # member's row and wallet locks (as checkout_commit does until it commits)
+    give_points(member, 1000)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_locks():
+        try:
+            with transaction.atomic():
+                Member.objects.select_for_update().get(pk=member.pk)
+                Wallet.objects.select_for_update().get(pk=member.pk)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_locks)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        # When the front desk asks for a quote meanwhile, with any lock wait an
+        # error rather than a delay
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '100ms'")
+            quote = checkout_quote(
+                member=member,
+                location=location,
+                lines=[VisitLineInput(service=service)],
+                points_to_use=100,
+            )
+    finally:
+        release.set()
+        holder.join(timeout=30)
+
+    # Then it is priced at once, from the committed state
+    assert quote.points_available == 1000
+    assert quote.points_used == 100
