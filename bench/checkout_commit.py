@@ -3,6 +3,8 @@
     DATABASE_URL=postgres://…/regulars_bench .venv/bin/python \\
         bench/checkout_commit.py [--clients 4] [--seconds 30 | --visits K]
         [--points 0.3] [--sync-off] [--profile N]
+        [--pgbench-tps N | --pgbench-scale 10 --pgbench-clients 4
+         --pgbench-seconds 20 | --no-pgbench]
 
 Each client is a process with its own database connection (threads would share
 one interpreter lock on 2 cores). Clients commit visits back to back for
@@ -23,6 +25,13 @@ includes the two small reads that pick the member). ``--sync-off`` sets ``synchr
 clients' sessions: a comparison of what the commit's WAL flush costs, never the
 headline figure. ``--profile N`` runs N commits in this process under cProfile
 and prints where the time goes.
+
+The machine's yardstick: right before the clients start, ``bench/pgbench.sh
+SCALE CLIENTS SECONDS`` (pgbench TPC-B in a throwaway database; defaults 10, 4,
+20) gives this machine's tps, or ``--pgbench-tps N`` gives it without running
+pgbench (``--no-pgbench``: neither). The result line then also says visits/s ÷
+tps, the figure to compare between machines, beside issue #11's targets:
+≥ 0.09 of pgbench tps, and 400 visits/s with 4 clients in absolute terms.
 """
 
 from __future__ import annotations
@@ -43,6 +52,8 @@ import django  # noqa: E402
 
 django.setup()
 
+# bench/ is on sys.path when this runs as bench/checkout_commit.py.
+from api_load import pgbench_args, pgbench_tps  # noqa: E402
 from django.core.exceptions import ValidationError  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Max  # noqa: E402
@@ -52,9 +63,13 @@ from members.models import Location, Member, Service, Visit  # noqa: E402
 from members.services import VisitLineInput  # noqa: E402
 from rewards.models import Wallet  # noqa: E402
 from rewards.selectors import program_settings  # noqa: E402
-from rewards.services.checkout import checkout_commit  # noqa: E402
+from rewards.services import checkout_commit  # noqa: E402
 
 WARMUP = 20  # commits per client before the clock starts
+# Issue #11: visits/s ÷ pgbench TPC-B tps (scale 10, 4 clients), and the
+# absolute figure with 4 clients.
+TARGET_RATIO = 0.09
+TARGET_VISITS_4_CLIENTS = 400
 
 
 class Client:
@@ -219,12 +234,20 @@ def main() -> None:
     parser.add_argument("--points", type=float, default=0.3)
     parser.add_argument("--sync-off", action="store_true")
     parser.add_argument("--profile", type=int, default=0)
+    parser.add_argument(
+        "--no-pgbench",
+        action="store_true",
+        help="neither run pgbench nor print the ratio",
+    )
+    pgbench_args(parser)
     args = parser.parse_args()
     if args.visits:
         args.seconds = 0
     if args.profile:
         profile(args)
         return
+    connection.close()  # the clients are new processes; ours idles meanwhile
+    tps = None if args.no_pgbench else pgbench_tps(args)
     load_before = os.getloadavg()[0]  # others' work on the machine skews it all
     run = f"{int(time.time())}"
     ctx = mp.get_context("spawn")
@@ -274,11 +297,26 @@ def main() -> None:
         f"{sum(r['refused'] for r in results)} refused; "
         f"CPU per commit: client (Python) {cpu:.1f} ms, server (PostgreSQL "
         f"backend) {server}; "
-        f"queries per commit (median of warm-up): "
-        f"{statistics.median(r['queries'] for r in results):.0f}; "
         f"load average before {load_before:.1f}, after {os.getloadavg()[0]:.1f} "
         f"({os.cpu_count()} cores); machine CPU during the run: {machine}"
     )
+    rate = n / wall
+    queries = statistics.median(r["queries"] for r in results)
+    print(f"statements per commit (median of the warm-up commits): {queries:.0f}")
+    if tps:
+        ratio = rate / tps
+        print(
+            f"visits/s ÷ pgbench tps: {rate:,.0f} ÷ {tps:,.0f} = {ratio:.3f}; "
+            f"target (#11) ≥ {TARGET_RATIO:.2f}: "
+            f"{'met' if ratio >= TARGET_RATIO else 'MISSED'} "
+            f"(≥ {TARGET_RATIO * tps:,.0f} visits/s on this machine)"
+        )
+    if args.clients == 4:
+        print(
+            f"absolute target (#11) {TARGET_VISITS_4_CLIENTS} visits/s with 4 "
+            f"clients: {rate:,.0f} visits/s, "
+            f"{'met' if rate >= TARGET_VISITS_4_CLIENTS else 'MISSED'}"
+        )
 
 
 if __name__ == "__main__":
