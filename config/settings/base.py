@@ -116,6 +116,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache ------------------------------------------------------------------
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The same backend, one Redis client per pool instead of one per call.
+    CACHES["default"]["BACKEND"] = "core.cache.RedisCache"
 
 # --- Auth -------------------------------------------------------------------
 
