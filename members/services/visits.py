@@ -57,7 +57,7 @@ class VisitRecordResult:
 
 def member_lock(member_id: int) -> Member:
     """Lock the member's row: the first lock of every write about their visits."""
-    member = locks.row_lock(Member.objects.all(), member_id)
+    member = locks.row_lock(Member, member_id)
     if member is None:
         raise Member.DoesNotExist(f"member {member_id}")
     return member

@@ -178,12 +178,11 @@ def _commit(
     if member.status == Member.Status.ERASED:
         raise Member.DoesNotExist(f"member {member_id} was erased")
     if external_id:
-        existing = member_selectors.visit_by_external_id(
-            source=source,
-            external_id=external_id,
-            queryset=Visit.objects.select_related(*replay_related),
+        existing_id = member_selectors.visit_id_by_external_id(
+            source=source, external_id=external_id
         )
-        if existing is not None:
+        if existing_id is not None:
+            existing = Visit.objects.select_related(*replay_related).get(pk=existing_id)
             visit = member_services.visit_same_or_conflict(
                 existing, fingerprint, given_paid_at
             )

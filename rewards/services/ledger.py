@@ -96,7 +96,7 @@ def wallet_lock(
     at the base tier, in memory only: reading writes nothing.
     """
     # The tier comes from the process cache, not a join.
-    wallet = locks.row_lock(Wallet.objects.all(), member_id)
+    wallet = locks.row_lock(Wallet, member_id)
     if wallet is not None:
         wallet.tier = selectors.tier_by_id(wallet.tier_id)
     if wallet is None and not create:
@@ -109,7 +109,7 @@ def wallet_lock(
             [Wallet(member_id=member_id, tier=base, tier_since=now if base else None)],
             ignore_conflicts=True,
         )
-        wallet = locks.row_lock(Wallet.objects.all(), member_id)
+        wallet = locks.row_lock(Wallet, member_id)
         wallet.tier = selectors.tier_by_id(wallet.tier_id)
         if created and base is not None and wallet.seq == 0:
             TierChange.objects.get_or_create(

@@ -896,9 +896,9 @@ def test_a_retried_booking_costs_a_fixed_few_queries(
     }
     checkout_commit(**kwargs)
 
-    # SAVEPOINT · stamps · member FOR UPDATE · visit by external id (its content
-    # is its fingerprint) · its earn · RELEASE
-    with django_assert_num_queries(6):
+    # SAVEPOINT · stamps · member FOR UPDATE · the booking id · the visit (its
+    # content is its fingerprint) · its earn · RELEASE
+    with django_assert_num_queries(7):
         assert checkout_commit(**kwargs).created is False
 
 
