@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Least, Round
 from django.utils import timezone
@@ -213,7 +213,37 @@ def visit_insert(
         VisitLine(visit=visit, service=service, price=price, quantity=qty)
         for service, price, qty in priced
     )
-    Member.objects.filter(pk=member.pk).update(
+    _member_stats_add(member.pk, amount_paid, paid_at)
+    reactions = visit_flow.visit_recorded(
+        visit_flow.VisitRecorded(visit=visit, actor=recorded_by, context=context or {})
+    )
+    return VisitRecordResult(visit, True, reactions)
+
+
+_STATS_ADD_SQL = """
+UPDATE members_member SET
+    visits_count = visits_count + 1,
+    total_spent = ROUND(total_spent + %s, 2),
+    first_visit_at = LEAST(COALESCE(first_visit_at, %s), %s),
+    last_visit_at = GREATEST(COALESCE(last_visit_at, %s), %s)
+WHERE id = %s
+"""
+
+
+def _member_stats_add(member_id: int, amount_paid: Decimal, paid_at: datetime) -> None:
+    """Add a visit to the member's cached stats, in SQL (concurrent-safe deltas).
+
+    On PostgreSQL one statement written out (the checkout's hot path: half the
+    CPU of the ORM compiling it every time); elsewhere the same through the ORM.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _STATS_ADD_SQL,
+                [amount_paid, paid_at, paid_at, paid_at, paid_at, member_id],
+            )
+        return
+    Member.objects.filter(pk=member_id).update(
         visits_count=F("visits_count") + 1,
         # Rounded in SQL: SQLite keeps decimals as binary floats, and unrounded
         # sums drift (0.10 + 0.70 - 0.70 - 0.10 < 0 breaks the CHECK).
@@ -225,10 +255,6 @@ def visit_insert(
             Coalesce(F("last_visit_at"), Value(paid_at)), Value(paid_at)
         ),
     )
-    reactions = visit_flow.visit_recorded(
-        visit_flow.VisitRecorded(visit=visit, actor=recorded_by, context=context or {})
-    )
-    return VisitRecordResult(visit, True, reactions)
 
 
 @transaction.atomic
