@@ -189,8 +189,20 @@ ERROR_SCHEMA = inline_serializer(
 
 
 def error_responses(*statuses: int) -> dict:
-    """OpenAPI responses for the given error statuses, all in the error format."""
-    return {s: OpenApiResponse(ERROR_SCHEMA) for s in statuses}
+    """OpenAPI responses for the given error statuses, all in the error format.
+
+    Every endpoint may also answer 503 ``service_unavailable`` (with
+    ``Retry-After``) while the database is unreachable: listed everywhere.
+    """
+    return {
+        s: OpenApiResponse(ERROR_SCHEMA, description=_ERROR_DESCRIPTIONS.get(s, ""))
+        for s in (*statuses, 503)
+    }
+
+
+_ERROR_DESCRIPTIONS = {
+    503: "The database is briefly unavailable: retry after `Retry-After` seconds.",
+}
 
 
 class Pagination(PageNumberPagination):
