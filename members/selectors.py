@@ -21,7 +21,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Round
 
 from core import stamps
-from members.models import Location, Member, Service, Visit
+from members.models import Member, Service, Visit
 
 
 def visit_by_external_id(
@@ -60,16 +60,6 @@ def services_by_id() -> dict[int, Service]:
 
 def services_by_code() -> dict[str, Service]:
     return _service_maps.get()[1]
-
-
-@stamps.process_cached()
-def _locations() -> dict[int, Location]:
-    return {loc.pk: loc for loc in Location.objects.all()}
-
-
-def location_by_id(location_id: int) -> Location | None:
-    """A location from the process cache (read-only)."""
-    return _locations.get().get(location_id)
 
 
 def member_paid_visit_bounds(
