@@ -24,11 +24,8 @@ from core import stamps
 from members.models import Member, Service, Visit
 
 
-def visit_by_external_id(
-    *, source: str, external_id: str, queryset: QuerySet[Visit] | None = None
-) -> Visit | None:
-    queryset = Visit.objects.all() if queryset is None else queryset
-    return queryset.filter(source=source, external_id=external_id).first()
+def visit_by_external_id(*, source: str, external_id: str) -> Visit | None:
+    return Visit.objects.filter(source=source, external_id=external_id).first()
 
 
 def visit_id_by_external_id(*, source: str, external_id: str) -> int | None:

@@ -32,6 +32,7 @@ from members.money import money
 from rewards import selectors
 from rewards.explain import number_text, points_money_text
 from rewards.models import Voucher
+from rewards.services.vouchers import voucher_code_normalize
 
 if TYPE_CHECKING:
     from rewards.services.pricing import PricingContext
@@ -64,6 +65,9 @@ class BenefitSource(Protocol):
     def propose(self, ctx: PricingContext) -> Iterable[Benefit]: ...
 
     def explain(self, reason: str, params: dict) -> str | None: ...
+
+    # Optional: ``normal_input(name, value)``, the value as its meaning (so a
+    # retried booking that spells a code differently is the same booking).
 
 
 def benefit_sources() -> tuple[BenefitSource, ...]:
@@ -206,6 +210,9 @@ class VoucherSource:
         # so a fixed amount spreads over what the others left.
         for voucher in ctx.vouchers:
             yield self._benefit(ctx, voucher)
+
+    def normal_input(self, name: str, value) -> list[str]:
+        return sorted(c for c in map(voucher_code_normalize, value or []) if c)
 
     def explain(self, reason: str, p: dict) -> str | None:
         if reason in (

@@ -421,7 +421,7 @@ class VisitRecordView(_CheckoutView):
                 paid_at=data.get("paid_at"),
                 payment_card_token=data["card_token"],
                 receipt=_receipt_store,
-                replay_related=("pos_receipt",),
+                receipt_relation="pos_receipt",
             )
         except ValidationError as exc:
             raise _renamed(exc) from exc

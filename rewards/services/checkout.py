@@ -17,7 +17,8 @@ paid visit with exactly that breakdown, in one transaction:
 
 Two requests of different members racing on one booking id: the loser's
 INSERT fails on the unique key, its whole transaction rolls back (no
-savepoint on the hot path) and it answers as a replay of the winner's visit.
+savepoint on the hot path) and it runs again, meeting the winner's visit at
+the booking check (a conflict, or a replay if the content is the same).
 """
 
 from __future__ import annotations
@@ -39,8 +40,7 @@ from members.services import VisitLineInput
 from rewards.flow import RewardsVisitOutcome
 from rewards.models import LedgerEntry, Tier
 from rewards.services.ledger import wallet_lock, wallet_read
-from rewards.services.pricing import Quote, inputs_check, price_visit
-from rewards.services.vouchers import voucher_code_normalize
+from rewards.services.pricing import Quote, inputs_check, inputs_normal, price_visit
 
 
 @stamps.scope()
@@ -107,7 +107,7 @@ def checkout_commit(
     note: str = "",
     payment_card_token: str = "",
     receipt: Callable[[CheckoutResult], Any] | None = None,
-    replay_related: tuple[str, ...] = (),
+    receipt_relation: str | None = None,
     **inputs: Any,
 ) -> CheckoutResult:
     """Record the paid visit exactly as quoted, atomically; idempotent by external id.
@@ -115,9 +115,9 @@ def checkout_commit(
     A retry with the same external id and content returns the visit recorded
     the first time (its points and benefits are not applied again); other
     content under that id is refused (``external_id_conflict``).
-    ``receipt(result)`` runs inside the transaction of a new visit;
-    ``replay_related`` names relations to load with a replayed visit (the
-    POS's stored answer).
+    ``receipt(result)`` runs inside the transaction of a new visit; on a
+    replay, the visit's ``receipt_relation`` (the POS's stored answer) comes
+    back as ``result.receipt``.
     """
     external_id = (external_id or "").strip()
     inputs_check(inputs)
@@ -133,7 +133,7 @@ def checkout_commit(
             note=note,
             payment_card_token=payment_card_token,
             receipt=receipt,
-            replay_related=replay_related,
+            receipt_relation=receipt_relation,
             inputs=inputs,
         )
         try:
@@ -142,14 +142,15 @@ def checkout_commit(
         except IntegrityError:
             # Lost a race on the booking id to another member's request: the
             # transaction is gone; the winner's visit answers (or conflicts).
-            if not external_id or not _booking_exists(source, external_id):
+            if not external_id or (
+                member_selectors.visit_id_by_external_id(
+                    source=source, external_id=external_id
+                )
+                is None
+            ):
                 raise
             with transaction.atomic():
                 return _commit(**args)
-
-
-def _booking_exists(source: str, external_id: str) -> bool:
-    return Visit.objects.filter(source=source, external_id=external_id).exists()
 
 
 def _commit(
@@ -164,7 +165,7 @@ def _commit(
     note: str,
     payment_card_token: str,
     receipt,
-    replay_related: tuple[str, ...],
+    receipt_relation: str | None,
     inputs: Mapping[str, Any],
 ) -> CheckoutResult:
     at = timezone.now()
@@ -182,11 +183,14 @@ def _commit(
             source=source, external_id=external_id
         )
         if existing_id is not None:
-            existing = Visit.objects.select_related(*replay_related).get(pk=existing_id)
+            visits = Visit.objects.all()
+            if receipt_relation:
+                visits = visits.select_related(receipt_relation)
+            existing = visits.get(pk=existing_id)
             visit = member_services.visit_same_or_conflict(
                 existing, fingerprint, given_paid_at
             )
-            return _replay(visit, replay_related)
+            return _replay(visit, receipt_relation)
     member_services.member_active_check(member)
     state = wallet_lock(member.pk, now=at)
     quote = price_visit(
@@ -226,10 +230,8 @@ def _commit(
     return result
 
 
-def _replay(visit: Visit, related: tuple[str, ...]) -> CheckoutResult:
-    stored = None
-    for name in related:
-        stored = getattr(visit, name, None)
+def _replay(visit: Visit, receipt_relation: str | None) -> CheckoutResult:
+    stored = getattr(visit, receipt_relation, None) if receipt_relation else None
     earned = 0
     if stored is None:
         earned = sum(
@@ -243,19 +245,12 @@ def _replay(visit: Visit, related: tuple[str, ...]) -> CheckoutResult:
 def _checkout_fingerprint(member_id, location, priced, inputs) -> str:
     """A booking's content: who, where, which lines at which prices, and the
     inputs (vouchers, points, promo codes…) — not the time, checked apart."""
-    normal = {}
-    for name, value in sorted(inputs.items()):
-        if name == "voucher_codes":
-            value = sorted(c for c in map(voucher_code_normalize, value or []) if c)
-        elif name == "points_to_use":
-            value = value or 0
-        normal[name] = value
     return member_services.booking_fingerprint(
         {
             "checkout": 2,
             "member": member_id,
             "location": location.pk,
             "lines": sorted([s.pk, str(p), q] for s, p, q in priced),
-            "inputs": normal,
+            "inputs": inputs_normal(inputs),
         }
     )

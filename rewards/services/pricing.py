@@ -168,6 +168,20 @@ def inputs_check(inputs: Mapping[str, Any]) -> None:
         raise TypeError(f"no benefit source reads the input(s) {sorted(unknown)}")
 
 
+def inputs_normal(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The inputs as their meaning, for comparing two requests: each source
+    normalises its own (``normal_input``); ``points_to_use`` 0 when absent."""
+    normal = {}
+    owners = {name: s for s in benefit_sources() for name in s.inputs}
+    for name, value in sorted(inputs.items()):
+        if name == "points_to_use":
+            value = value or 0
+        elif hasattr(owners.get(name), "normal_input"):
+            value = owners[name].normal_input(name, value)
+        normal[name] = value
+    return normal
+
+
 def price_visit(
     *,
     member: Member,
