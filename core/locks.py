@@ -1,5 +1,5 @@
 """Row locks, taken through one helper and in one order (after Saleor's
-``lock_objects``).
+``lock_objects``), and the same one-row reads without a lock.
 
 The order every writer follows, so two transactions never wait on each other
 in a circle:
@@ -37,20 +37,41 @@ def row_lock(model: type[Model], pk) -> Model | None:
     of the same query compiled by the ORM on every call, with the same field
     conversions.
     """
-    rows = list(
-        model._default_manager.raw(_row_lock_sql(model, connection.vendor), [pk])
-    )
+    return _row(model, pk, lock=True)
+
+
+def row_get(model: type[Model], pk) -> Model | None:
+    """The same read without a lock (a quote, a read-only path); None if none."""
+    return _row(model, pk, lock=False)
+
+
+def row_get_with(model: type[Model], pk, extra: str, params: list) -> Model | None:
+    """``row_get`` with more select items (``<sql> AS <name>``, a constant string
+    per call site: it keys the statement cache), set as attributes on the row.
+
+    ``params`` are the extra items' parameters; the primary key's comes last.
+    """
+    sql = _row_sql(model, connection.vendor, False, extra)
+    rows = list(model._default_manager.raw(sql, [*params, pk]))
+    return rows[0] if rows else None
+
+
+def _row(model: type[Model], pk, *, lock: bool) -> Model | None:
+    sql = _row_sql(model, connection.vendor, lock, "")
+    rows = list(model._default_manager.raw(sql, [pk]))
     return rows[0] if rows else None
 
 
 @cache
-def _row_lock_sql(model: type[Model], vendor: str) -> str:
+def _row_sql(model: type[Model], vendor: str, lock: bool, extra: str) -> str:
     qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in model._meta.concrete_fields)
+    table = qn(model._meta.db_table)
+    columns = ", ".join(f"{table}.{qn(f.column)}" for f in model._meta.concrete_fields)
+    if extra:
+        columns += ", " + extra
     sql = (
-        f"SELECT {columns} FROM {qn(model._meta.db_table)} "
-        f"WHERE {qn(model._meta.pk.column)} = %s"
+        f"SELECT {columns} FROM {table} WHERE {table}.{qn(model._meta.pk.column)} = %s"
     )
-    if connection.features.has_select_for_update:
+    if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
     return sql

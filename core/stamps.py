@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Generic, TypeVar
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from core.models import Stamp
 
@@ -39,10 +39,35 @@ MAX_AGE_SECONDS = 300.0
 _scope: ContextVar[dict | None] = ContextVar("core_stamps_scope", default=None)
 
 
-def _read() -> dict[int, int]:
+def _select() -> dict[int, int]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT id, value FROM core_stamp")
         return dict(cursor.fetchall())
+
+
+def _read() -> dict[int, int]:
+    """The stamps; as a request's first statement, also its connection check.
+
+    With ``CONN_HEALTH_CHECKS`` Django sends ``SELECT 1`` before a reused
+    connection's first statement in each request: a round trip of its own on
+    every API request, whose first statement is this one. So this read is the
+    check: a connection that turns out broken is closed and the read runs once
+    more on a new one. A retry is safe here, outside any transaction, for a
+    read; inside one (``in_atomic_block``) Django's own rules apply.
+    """
+    conn = connection
+    if (
+        conn.connection is not None
+        and conn.health_check_enabled
+        and not conn.health_check_done
+        and not conn.in_atomic_block
+    ):
+        conn.health_check_done = True
+        try:
+            return _select()
+        except (OperationalError, InterfaceError):
+            conn.close()
+    return _select()
 
 
 def current() -> dict[int, int]:

@@ -22,6 +22,7 @@ from django.urls import path, reverse
 from rest_framework.test import APIClient
 
 from config.urls import urlpatterns as site_urlpatterns
+from core import stamps
 from members import access
 from members.models import Member, Visit
 from rewards.api import pos as pos_views
@@ -373,3 +374,49 @@ def test_killed_between_requests_the_app_is_never_signed_out(app):
     # first request meets the dead connection. Either way: never 401 or 500.
     assert {a.status_code for a in answers} <= {200, 503}
     assert answers[-1].status_code == 200
+
+
+def _request_starts() -> None:
+    """What Django does as a request starts (the test client leaves it out),
+    with a persistent connection as in production (CONN_MAX_AGE > 0)."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    conn.close_at = None
+    conn.close_if_unusable_or_obsolete()
+    assert conn.connection is not None and not conn.health_check_done
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_the_stamp_read_is_the_requests_connection_check(monkeypatch):
+    # Given a reused connection at the start of a request
+    stamps.current()
+    _request_starts()
+    checks = []
+    monkeypatch.setattr(
+        connections[DEFAULT_DB_ALIAS], "is_usable", lambda: checks.append(1) or True
+    )
+
+    # When the request reads the stamps first
+    with stamps.scope():
+        stamps.current()
+
+    # Then no separate SELECT 1 ran before it
+    assert checks == []
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_a_connection_killed_between_requests_is_replaced_by_the_stamp_read():
+    # Given a connection that died while idle between two requests
+    stamps.current()
+    pid = connection.connection.info.backend_pid
+    kill_own_connection()
+    _request_starts()
+
+    # When the next request reads the stamps
+    with stamps.scope():
+        read = stamps.current()
+
+    # Then it reads them on a new connection, no error reaches the request
+    assert set(read) >= {stamps.CONFIG, stamps.CREDENTIALS}
+    assert connection.connection.info.backend_pid != pid

@@ -31,6 +31,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.db_unavailable import db_unavailable_response, is_db_unavailable
+from core.throttling import WindowRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -237,10 +238,12 @@ class Pagination(PageNumberPagination):
 
 # --- Throttles ----------------------------------------------------------------
 # Rates live in settings (REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]). They need a
-# cache shared by all web processes in production (CACHE_URL=redis://…).
+# cache shared by all web processes in production (CACHE_URL=redis://…). The
+# hot paths' throttles count per window in one round trip (core.throttling);
+# sign-in keeps DRF's exact log (rare requests, strict limits).
 
 
-class MemberThrottle(SimpleRateThrottle):
+class MemberThrottle(WindowRateThrottle):
     """Per signed-in member; anonymous callers by IP."""
 
     scope = "member"
@@ -256,7 +259,7 @@ class MemberThrottle(SimpleRateThrottle):
         }
 
 
-class PosThrottle(SimpleRateThrottle):
+class PosThrottle(WindowRateThrottle):
     """Per POS API key."""
 
     scope = "pos"

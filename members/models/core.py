@@ -279,7 +279,6 @@ class Visit(models.Model):
         max_length=64,
         blank=True,
         editable=False,
-        db_index=True,
         default="",
         db_default="",
     )
@@ -318,6 +317,9 @@ class Visit(models.Model):
             models.Index(
                 fields=["location", "paid_at"], name="visit_location_paid_idx"
             ),
+            # Not ``db_index=True``: on PostgreSQL that adds a LIKE-only twin
+            # index that every visit writes and no query reads.
+            models.Index(fields=["payment_card_hash"], name="visit_card_hash_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -28,15 +28,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core import stamps
+from core import locks, stamps
 from members import selectors as member_selectors
 from members import services as member_services
 from members.models import Location, Member, Visit
 from members.services import VisitLineInput
+from rewards import selectors as reward_selectors
 from rewards.flow import RewardsVisitOutcome
 from rewards.models import LedgerEntry, Tier
 from rewards.services.ledger import wallet_lock, wallet_read
@@ -59,21 +59,26 @@ def checkout_quote(
     ``inputs`` are pricing's (``points_to_use``) and the benefit sources'
     (``voucher_codes``, …).
     """
-    # Fresh from the database, with the wallet in the same query: the caller's
-    # copy may predate a visit, and the first-visit discount depends on it.
-    member = Member.objects.select_related("wallet").get(pk=member.pk)
+    # Fresh from the database: the caller's copy may predate a visit, and the
+    # first-visit discount depends on it. Two statements written once per
+    # process (the member; the wallet with the spendable lots' sum), no lock.
+    member_id = member.pk
+    member = locks.row_get(Member, member_id)
+    if member is None:
+        raise Member.DoesNotExist(f"member {member_id}")
     _member_usable(member)
-    try:
-        wallet = member.wallet
-    except ObjectDoesNotExist:
-        wallet = None
+    at = timezone.now()
+    wallet, spendable = reward_selectors.wallet_spendable(
+        member_id=member_id, today=timezone.localdate(at)
+    )
     return price_visit(
         member=member,
         location=location,
         lines=lines,
-        state=wallet_read(member.pk, wallet),
-        at=timezone.now(),
+        state=wallet_read(member_id, wallet),
+        at=at,
         inputs=inputs,
+        spendable=spendable,
     )
 
 
@@ -200,7 +205,8 @@ def _commit(
         state=state,
         at=at,
         inputs=inputs,
-        spendable=state.available,
+        # Without points to pay with, no need to read the lots (under the lock).
+        spendable=None if inputs.get("points_to_use") else state.available,
     )
     recorded = member_services.visit_insert(
         member=member,

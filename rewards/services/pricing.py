@@ -194,8 +194,9 @@ def price_visit(
 ) -> Quote:
     """Price a visit for ``member`` (fresh: the first-visit discount reads it).
 
-    ``spendable``: the points the member may spend, when the caller knows no
-    points are used (a commit without points skips reading the lots).
+    ``spendable``: the points the member may spend now, when the caller has
+    read them (a quote, with the wallet) or needs no exact figure (a commit
+    without points passes the wallet's balance); otherwise read from the lots.
     """
     inputs = dict(inputs or {})
     inputs_check(inputs)
@@ -262,13 +263,11 @@ def price_visit(
             benefits.append(benefit)
 
     points_to_use = inputs.get("points_to_use") or 0
-    if spendable is None or points_to_use:
-        spendable = min(
-            state.available,
-            selectors.points_spendable(
-                member_id=member.pk, today=timezone.localdate(at)
-            ),
+    if spendable is None:
+        spendable = selectors.points_spendable(
+            member_id=member.pk, today=timezone.localdate(at)
         )
+    spendable = min(state.available, spendable)
     points_max = _points_pay(qlines, benefits, points_to_use, spendable, settings)
     earn = earn_calculate(
         lines=[EarnLine(ln.service, ln.to_pay) for ln in qlines],
