@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from core.rows import rows_insert
 from members.visit_flow import VisitPartiallyRefunded, VisitRecorded, VisitReversed
 from rewards import selectors
 from rewards.models import LedgerEntry, Tier, VisitBenefit
@@ -50,18 +51,20 @@ class RewardsVisitReaction:
         settings = quote.settings or selectors.program_settings()
         now = timezone.now()
         benefits = tuple(
-            VisitBenefit.objects.bulk_create(
-                VisitBenefit(
-                    visit=visit,
-                    kind=b.kind,
-                    source=str(b.source)[:120],
-                    amount=b.amount,
-                    points=b.points,
-                    voucher=b.voucher,
-                    reason=b.reason,
-                    params=b.params,
-                )
-                for b in quote.benefits
+            rows_insert(
+                [
+                    VisitBenefit(
+                        visit=visit,
+                        kind=b.kind,
+                        source=str(b.source)[:120],
+                        amount=b.amount,
+                        points=b.points,
+                        voucher=b.voucher,
+                        reason=b.reason,
+                        params=b.params,
+                    )
+                    for b in quote.benefits
+                ]
             )
             if quote.benefits
             else ()

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from core import locks
 from core.errors import field_error
+from core.rows import rows_insert
 from members import selectors, visit_flow
 from members.hashing import card_token_hash
 from members.models import Location, Member, Service, Visit, VisitLine
@@ -208,10 +209,12 @@ def visit_insert(
         note=note,
         payment_card_hash=card_token_hash(payment_card_token),
     )
-    visit.save()
-    visit.lines_recorded = VisitLine.objects.bulk_create(
-        VisitLine(visit=visit, service=service, price=price, quantity=qty)
-        for service, price, qty in priced
+    rows_insert([visit])
+    visit.lines_recorded = rows_insert(
+        [
+            VisitLine(visit=visit, service=service, price=price, quantity=qty)
+            for service, price, qty in priced
+        ]
     )
     _member_stats_add(member.pk, amount_paid, paid_at)
     reactions = visit_flow.visit_recorded(

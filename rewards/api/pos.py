@@ -24,6 +24,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from core.errors import field_error
+from core.rows import rows_insert
 from members import selectors as member_selectors
 from members import services as member_services
 from members.api.auth import PosAPIView
@@ -458,8 +459,8 @@ def _receipt_store(result) -> dict:
             },
         }
     )
-    VisitReceipt.objects.create(
-        visit=visit, body=json.dumps(body, cls=DjangoJSONEncoder)
+    rows_insert(
+        [VisitReceipt(visit=visit, body=json.dumps(body, cls=DjangoJSONEncoder))]
     )
     return body
 

@@ -6,6 +6,21 @@ new unique index takes ~10 s to build, with writes to the ledger waiting."""
 from django.conf import settings
 from django.db import migrations, models
 
+SQLITE_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS rewards_ledgerentry_append_only
+BEFORE UPDATE ON rewards_ledgerentry
+BEGIN
+    SELECT RAISE(ABORT, 'rewards_ledgerentry is append-only: UPDATE refused');
+END;
+"""
+
+
+def sqlite_trigger_again(apps, schema_editor):
+    """SQLite alters a field by rebuilding the table, which drops its triggers:
+    put the append-only trigger of migration 0002 back (as 0003 does)."""
+    if schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute(SQLITE_TRIGGER)
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -26,4 +41,5 @@ class Migration(migrations.Migration):
                 fields=("idempotency_key",), name="ledger_entry_unique_key"
             ),
         ),
+        migrations.RunPython(sqlite_trigger_again, migrations.RunPython.noop),
     ]

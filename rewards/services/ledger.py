@@ -18,6 +18,7 @@ from django.db.models import F, Sum, Window
 from django.utils import timezone
 
 from core import locks
+from core.rows import rows_insert
 from rewards import selectors
 from rewards.dbfuncs import sha256_hex
 from rewards.models import LedgerEntry, LotAllocation, PointLot, TierChange, Wallet
@@ -212,7 +213,7 @@ def entry_append(
         prev_hash=head_hash,
     )
     entry.hash = entry_hash(entry)
-    entry.save()
+    rows_insert([entry])
     state.new_entries.append(entry)
     return entry
 
@@ -228,7 +229,7 @@ def lot_open(
 ) -> PointLot:
     """Credit ``amount`` points as a new lot; pending first if ``pending_days``."""
     pending_until = now + timedelta(days=pending_days) if pending_days else None
-    lot = PointLot.objects.create(
+    lot = PointLot(
         member_id=state.member_id,
         entry=entry,
         amount=amount,
@@ -237,6 +238,7 @@ def lot_open(
         expires_on=timezone.localdate(now) + timedelta(days=lifetime_days),
         created_at=now,
     )
+    rows_insert([lot])
     return lot
 
 
