@@ -53,7 +53,16 @@ def row_get_with(model: type[Model], pk, extra: str, params: list) -> Model | No
 
     ``params`` are the extra item's parameters; the primary key's comes last.
     """
-    return _row(model, pk, lock=False, extra=extra, params=params)
+    return _row(model, pk, lock=False, extra=extra, params=[*params, pk])
+
+
+def row_find(model: type[Model], where: str, params: list) -> Model | None:
+    """The first row of ``model`` matching ``where``, read as ``row_get`` reads.
+
+    ``where``: SQL over the model's table (a constant string per call site: it
+    keys the statement cache), with ``params`` for its ``%s``.
+    """
+    return _row(model, None, lock=False, where=where, params=params)
 
 
 @dataclass
@@ -68,16 +77,19 @@ class _Reader:
 _readers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _row(model, pk, *, lock: bool, extra: str = "", params=()) -> Model | None:
+def _row(
+    model, pk, *, lock: bool, extra: str = "", where: str = "", params=None
+) -> Model | None:
     conn = connections[DEFAULT_DB_ALIAS]
     per_conn = _readers.get(conn)
     if per_conn is None:
         per_conn = _readers[conn] = {}
-    reader = per_conn.get((model, lock, extra))
+    key = (model, lock, extra, where)
+    reader = per_conn.get(key)
     if reader is None:
-        reader = per_conn[(model, lock, extra)] = _reader(conn, model, lock, extra)
+        reader = per_conn[key] = _reader(conn, model, lock, extra, where)
     with conn.cursor() as cursor:
-        cursor.execute(reader.sql, [*params, pk])
+        cursor.execute(reader.sql, [pk] if params is None else params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -93,7 +105,7 @@ def _row(model, pk, *, lock: bool, extra: str = "", params=()) -> Model | None:
     return obj
 
 
-def _reader(conn, model: type[Model], lock: bool, extra: str) -> _Reader:
+def _reader(conn, model: type[Model], lock: bool, extra: str, where: str) -> _Reader:
     qn = conn.ops.quote_name
     meta = model._meta
     table = qn(meta.db_table)
@@ -101,7 +113,10 @@ def _reader(conn, model: type[Model], lock: bool, extra: str) -> _Reader:
     columns = ", ".join(f"{table}.{qn(f.column)}" for f in fields)
     if extra:
         columns += ", " + extra
-    sql = f"SELECT {columns} FROM {table} WHERE {table}.{qn(meta.pk.column)} = %s"
+    if where:
+        sql = f"SELECT {columns} FROM {table} WHERE {where} LIMIT 1"
+    else:
+        sql = f"SELECT {columns} FROM {table} WHERE {table}.{qn(meta.pk.column)} = %s"
     if lock and conn.features.has_select_for_update:
         sql += " FOR UPDATE"
     compiler = conn.ops.compiler("SQLCompiler")(Query(model), conn, conn.alias)

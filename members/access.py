@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core import stamps
+from core import locks, stamps
 from members.models import ApiKey, Location, Member, MemberToken, OtpGuard
 
 TOKEN_PREFIX = "rgm_"
@@ -91,6 +91,11 @@ def _fields(model, names: set[str]) -> tuple[str, ...]:
 # load on first access (``MemberUser.member``), never from a stale copy.
 _TOKEN_FIELDS = _fields(MemberToken, {"id", "member_id", "last_used_at", "revoked_at"})
 _TOKEN_LAST_USED = _TOKEN_FIELDS.index("last_used_at")
+_T, _M = MemberToken._meta.db_table, Member._meta.db_table
+_TOKEN_WHERE = (
+    f"{_T}.key_hash = %s AND {_T}.revoked_at IS NULL AND EXISTS "
+    f"(SELECT 1 FROM {_M} m WHERE m.id = {_T}.member_id AND m.status = %s)"
+)
 _API_KEY_FIELDS = _fields(
     ApiKey,
     {"id", "location_id", "name", "prefix", "created_at", "last_used_at", "revoked_at"},
@@ -160,17 +165,14 @@ def token_authenticate(raw: str) -> MemberToken | None:
     cache = _tokens.get()
     cached = values = cache.get(key_hash)
     if values is None:
-        values = (
-            MemberToken.objects.filter(
-                key_hash=key_hash,
-                revoked_at__isnull=True,
-                member__status=Member.Status.ACTIVE,
-            )
-            .values_list(*_TOKEN_FIELDS)
-            .first()
+        # A statement written once per process (core.locks): a cold token is
+        # every member's first request to each worker after a stamp moved.
+        token = locks.row_find(
+            MemberToken, _TOKEN_WHERE, [key_hash, Member.Status.ACTIVE]
         )
-        if values is None:
+        if token is None:
             return None  # refusals are not cached: a new token is live at once
+        values = tuple(getattr(token, name) for name in _TOKEN_FIELDS)
     values = _touch(MemberToken, values, _TOKEN_LAST_USED)
     if values is not cached:
         cache.put(key_hash, values)

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db.models import Model
 
-from core.locks import row_get, row_get_with, row_lock
+from core.locks import row_find, row_get, row_get_with, row_lock
 from core.rows import rows_insert
 from members.models import Member, Visit, VisitLine
 from rewards.models import VisitBenefit
+from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -38,9 +39,7 @@ def a_visit(member, location, **extra) -> Visit:
     )
 
 
-def test_an_inserted_row_reads_back_as_the_orm_would_have_written_it(
-    member, location
-):
+def test_an_inserted_row_reads_back_as_the_orm_would_have_written_it(member, location):
     # Given a visit written through rows_insert and an equal one through save()
     ours = a_visit(member, location, external_id="B-ours")
     theirs = a_visit(member, location, external_id="B-theirs")
@@ -51,8 +50,9 @@ def test_an_inserted_row_reads_back_as_the_orm_would_have_written_it(
     # Then both have a primary key, and their rows differ only by id and booking
     assert ours.pk is not None and ours.pk != theirs.pk
     assert not ours._state.adding
-    mine, orm = fields_of(Visit.objects.get(pk=ours.pk)), fields_of(
-        Visit.objects.get(pk=theirs.pk)
+    mine, orm = (
+        fields_of(Visit.objects.get(pk=ours.pk)),
+        fields_of(Visit.objects.get(pk=theirs.pk)),
     )
     for row in (mine, orm):
         row.pop("id")
@@ -126,3 +126,14 @@ def test_dates_come_back_as_dates(member, location):
     Member.objects.filter(pk=member.pk).update(birthday=date(1990, 5, 17))
 
     assert row_get(Member, member.pk).birthday == date(1990, 5, 17)
+
+
+def test_a_row_found_by_a_condition_is_the_orms_row(member):
+    other = MemberFactory()
+    where = "members_member.id = %s AND members_member.status = %s"
+
+    found = row_find(Member, where, [member.pk, member.status])
+
+    assert fields_of(found) == fields_of(Member.objects.get(pk=member.pk))
+    assert row_find(Member, where, [other.pk, other.status]).pk == other.pk
+    assert row_find(Member, where, [member.pk, "no-such-status"]) is None
