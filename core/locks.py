@@ -65,6 +65,17 @@ def row_find(model: type[Model], where: str, params: list) -> Model | None:
     return _row(model, None, lock=False, where=where, params=params)
 
 
+def rows_find(
+    model: type[Model], where: str, params: list, *, source: str = ""
+) -> list[Model]:
+    """Every row of ``model`` matching ``where`` (which may end in ORDER BY).
+
+    ``source``: a FROM item in place of the table, aliased as the table (a
+    subquery adding a window column, say); its parameters come first.
+    """
+    return _rows(model, where, params, source)
+
+
 @dataclass
 class _Reader:
     sql: str
@@ -93,6 +104,27 @@ def _row(
         row = cursor.fetchone()
     if row is None:
         return None
+    return _build(conn, model, reader, row)
+
+
+def _rows(model, where: str, params: list, source: str) -> list[Model]:
+    conn = connections[DEFAULT_DB_ALIAS]
+    per_conn = _readers.get(conn)
+    if per_conn is None:
+        per_conn = _readers[conn] = {}
+    key = (model, "rows", source, where)
+    reader = per_conn.get(key)
+    if reader is None:
+        reader = per_conn[key] = _reader(
+            conn, model, False, "", where, source, many=True
+        )
+    with conn.cursor() as cursor:
+        cursor.execute(reader.sql, params)
+        rows = cursor.fetchall()
+    return [_build(conn, model, reader, row) for row in rows]
+
+
+def _build(conn, model, reader: _Reader, row) -> Model:
     values = list(row[: len(reader.attnames)])
     for pos, (convs, expression) in reader.converters.items():
         value = values[pos]
@@ -105,7 +137,16 @@ def _row(
     return obj
 
 
-def _reader(conn, model: type[Model], lock: bool, extra: str, where: str) -> _Reader:
+def _reader(
+    conn,
+    model: type[Model],
+    lock: bool,
+    extra: str,
+    where: str,
+    source: str = "",
+    *,
+    many: bool = False,
+) -> _Reader:
     qn = conn.ops.quote_name
     meta = model._meta
     table = qn(meta.db_table)
@@ -113,7 +154,9 @@ def _reader(conn, model: type[Model], lock: bool, extra: str, where: str) -> _Re
     columns = ", ".join(f"{table}.{qn(f.column)}" for f in fields)
     if extra:
         columns += ", " + extra
-    if where:
+    if many:
+        sql = f"SELECT {columns} FROM {source or table} WHERE {where}"
+    elif where:
         sql = f"SELECT {columns} FROM {table} WHERE {where} LIMIT 1"
     else:
         sql = f"SELECT {columns} FROM {table} WHERE {table}.{qn(meta.pk.column)} = %s"

@@ -9,7 +9,6 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import (
     Count,
-    F,
     IntegerField,
     OuterRef,
     Q,
@@ -246,13 +245,27 @@ def tier_window_stats(
     at = at or timezone.now()
     if window_days is None:
         window_days = program_settings().tier_window_days
-    row = Visit.objects.filter(
-        member_id=member_id,
-        status=Visit.Status.PAID,
-        paid_at__gt=at - timedelta(days=window_days),
-        paid_at__lte=at,
-    ).aggregate(n=Count("id"), s=Sum(F("amount_paid") - F("amount_refunded")))
-    return TierWindowStats(visits=row["n"] or 0, spend=money(row["s"] or 0))
+    # Written out: every visit that may lift the member a tier runs it.
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _WINDOW_SQL,
+            [
+                member_id,
+                Visit.Status.PAID,
+                adapt(at - timedelta(days=window_days)),
+                adapt(at),
+            ],
+        )
+        visits, spend = cursor.fetchone()
+    # SQLite sums decimals as floats: through str, then rounded to the kopeck.
+    return TierWindowStats(visits=visits or 0, spend=money(Decimal(str(spend or 0))))
+
+
+_WINDOW_SQL = (
+    f"SELECT COUNT(*), SUM(amount_paid - amount_refunded) FROM {Visit._meta.db_table} "
+    "WHERE member_id = %s AND status = %s AND paid_at > %s AND paid_at <= %s"
+)
 
 
 def tier_qualifies(tier: Tier, stats: TierWindowStats) -> bool:

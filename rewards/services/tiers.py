@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.rows import rows_insert
 from members.models import Member, Visit
 from rewards import selectors
 from rewards.models import Tier, TierChange, Wallet
@@ -45,12 +46,19 @@ def tier_upgrade_check(
     current_rank = wallet.tier.rank if wallet.tier else -1
     if target is None or target.rank <= current_rank:
         if wallet.tier_at_risk_since and target and target.rank >= current_rank:
-            Wallet.objects.filter(pk=wallet.pk).update(tier_at_risk_since=None)
+            # Written out: a visit of a member at risk of losing the tier.
+            with connection.cursor() as cursor:
+                cursor.execute(_RISK_CLEAR_SQL, [wallet.pk])
             wallet.tier_at_risk_since = None
         return None
     return _tier_set(
         wallet, target, reason=TierChange.Reason.UPGRADE, visit=visit, actor=actor
     )
+
+
+_RISK_CLEAR_SQL = (
+    f"UPDATE {Wallet._meta.db_table} SET tier_at_risk_since = NULL WHERE member_id = %s"
+)
 
 
 def _may_rise(visit: Visit, all_tiers: list[Tier], current_rank: int) -> bool:
@@ -81,7 +89,7 @@ def _tier_set(
     override_until: date | None = None,
 ) -> TierChange:
     now = timezone.now()
-    change = TierChange.objects.create(
+    change = TierChange(
         member_id=wallet.member_id,
         from_tier=wallet.tier,
         to_tier=tier,
@@ -91,6 +99,7 @@ def _tier_set(
         note=note[:255],
         changed_at=now,
     )
+    rows_insert([change])
     Wallet.objects.filter(pk=wallet.pk).update(
         tier=tier,
         tier_since=now,
