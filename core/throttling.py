@@ -5,8 +5,9 @@ the list and writes it back (two round trips to Redis, the list pickled each
 time). On the hottest API paths that was a fifth of a request's time. This
 throttle counts requests per fixed window instead and weighs the previous
 window's count by how much of it still overlaps the sliding window ending now
-(the "sliding window counter": within a few per cent of the exact log, and
-never lets more than the rate through in any whole window). With Redis it is
+(the "sliding window counter"). It approximates the exact log: never more than
+the rate within one fixed window, and a burst at the end of a window still
+weighs on the start of the next. With Redis it is
 one pipeline (INCR, EXPIRE, GET); with another cache backend (the trial's
 local memory) three plain cache calls.
 
