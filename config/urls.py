@@ -7,12 +7,13 @@ from config.views import healthz
 from referrals.views import landing as referral_landing
 
 urlpatterns = [
+    # The API first: it takes most requests, and each is resolved top to bottom.
+    path("api/v1/", include("config.api_urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("r/<str:code>", referral_landing, name="referral-landing"),
-    path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",
