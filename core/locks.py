@@ -31,7 +31,7 @@ def rows_lock(queryset: QuerySet, pks: Iterable | None = None) -> list[Model]:
     return list(queryset.select_for_update(of=("self",)).order_by("pk"))
 
 
-def row_lock(model: type[Model], pk) -> Model | None:
+def row_lock(model: type[Model], pk, *, defer: tuple[str, ...] = ()) -> Model | None:
     """Lock one row of ``model`` by primary key; None if there is none.
 
     The hottest lock of all (every checkout takes two), so its statement is
@@ -39,12 +39,16 @@ def row_lock(model: type[Model], pk) -> Model | None:
     built with ``Model.from_db`` and the ORM's own field conversions: a third
     of the CPU of the same query compiled by the ORM on every call.
     """
-    return _row(model, pk, lock=True)
+    return _row(model, pk, lock=True, defer=defer)
 
 
-def row_get(model: type[Model], pk) -> Model | None:
-    """The same read without a lock (a quote, a read-only path); None if none."""
-    return _row(model, pk, lock=False)
+def row_get(model: type[Model], pk, *, defer: tuple[str, ...] = ()) -> Model | None:
+    """The same read without a lock (a quote, a read-only path); None if none.
+
+    ``defer``: fields left out of the read, loaded on first access (as the
+    ORM's ``defer()``), for a column whose conversion costs (a phone number).
+    """
+    return _row(model, pk, lock=False, defer=defer)
 
 
 def row_get_with(model: type[Model], pk, extra: str, params: list) -> Model | None:
@@ -89,16 +93,23 @@ _readers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _row(
-    model, pk, *, lock: bool, extra: str = "", where: str = "", params=None
+    model,
+    pk,
+    *,
+    lock: bool,
+    extra: str = "",
+    where: str = "",
+    params=None,
+    defer: tuple[str, ...] = (),
 ) -> Model | None:
     conn = connections[DEFAULT_DB_ALIAS]
     per_conn = _readers.get(conn)
     if per_conn is None:
         per_conn = _readers[conn] = {}
-    key = (model, lock, extra, where)
+    key = (model, lock, extra, where, defer)
     reader = per_conn.get(key)
     if reader is None:
-        reader = per_conn[key] = _reader(conn, model, lock, extra, where)
+        reader = per_conn[key] = _reader(conn, model, lock, extra, where, defer=defer)
     with conn.cursor() as cursor:
         cursor.execute(reader.sql, [pk] if params is None else params)
         row = cursor.fetchone()
@@ -146,11 +157,12 @@ def _reader(
     source: str = "",
     *,
     many: bool = False,
+    defer: tuple[str, ...] = (),
 ) -> _Reader:
     qn = conn.ops.quote_name
     meta = model._meta
     table = qn(meta.db_table)
-    fields = meta.concrete_fields
+    fields = [f for f in meta.concrete_fields if f.name not in defer]
     columns = ", ".join(f"{table}.{qn(f.column)}" for f in fields)
     if extra:
         columns += ", " + extra

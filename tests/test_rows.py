@@ -137,3 +137,11 @@ def test_a_row_found_by_a_condition_is_the_orms_row(member):
     assert fields_of(found) == fields_of(Member.objects.get(pk=member.pk))
     assert row_find(Member, where, [other.pk, other.status]).pk == other.pk
     assert row_find(Member, where, [member.pk, "no-such-status"]) is None
+
+
+def test_a_deferred_field_is_left_out_and_loaded_on_first_access(member):
+    row = row_get(Member, member.pk, defer=("phone",))
+
+    assert row.get_deferred_fields() == {"phone"}
+    assert row.first_name == member.first_name
+    assert row.phone == Member.objects.get(pk=member.pk).phone

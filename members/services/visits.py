@@ -56,9 +56,12 @@ class VisitRecordResult:
         return next((r for r in self.reactions if isinstance(r, kind)), None)
 
 
-def member_lock(member_id: int) -> Member:
-    """Lock the member's row: the first lock of every write about their visits."""
-    member = locks.row_lock(Member, member_id)
+def member_lock(member_id: int, *, defer: tuple[str, ...] = ()) -> Member:
+    """Lock the member's row: the first lock of every write about their visits.
+
+    ``defer``: fields the caller does not read (loaded on first access).
+    """
+    member = locks.row_lock(Member, member_id, defer=defer)
     if member is None:
         raise Member.DoesNotExist(f"member {member_id}")
     return member
