@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core import locks, stamps
+from core import rows, stamps
 from members.models import ApiKey, Location, Member, MemberToken, OtpGuard
 
 TOKEN_PREFIX = "rgm_"
@@ -165,9 +165,9 @@ def token_authenticate(raw: str) -> MemberToken | None:
     cache = _tokens.get()
     cached = values = cache.get(key_hash)
     if values is None:
-        # A statement written once per process (core.locks): a cold token is
+        # A statement written once per process (core.rows): a cold token is
         # every member's first request to each worker after a stamp moved.
-        token = locks.row_find(
+        token = rows.row_find(
             MemberToken, _TOKEN_WHERE, [key_hash, Member.Status.ACTIVE]
         )
         if token is None:

@@ -1,5 +1,5 @@
 """The checkout's one-row reads and INSERTs written once per model
-(``core.locks.row_get``/``row_lock``, ``core.rows.rows_insert``): the rows
+(``core.rows``: ``row_get``, ``row_find``, ``rows_insert``; ``core.locks.row_lock``): the rows
 read and written are exactly the ORM's."""
 
 from datetime import date, datetime
@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db.models import Model
 
-from core.locks import row_find, row_get, row_get_with, row_lock
-from core.rows import rows_insert
+from core.locks import row_lock
+from core.rows import row_find, row_get, row_get_with, rows_insert
 from members.models import Member, Visit, VisitLine
 from rewards.models import VisitBenefit
 from tests.factories import MemberFactory

@@ -15,7 +15,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from core import locks, stamps
+from core import rows, stamps
 from members.models import Member, Visit
 from members.money import money
 from rewards.models import (
@@ -193,8 +193,10 @@ def _points_read(
         expiring_on=_date_of(first_on),
         money_value=money(available * settings.money_per_point),
     )
-    rows = [(_date_of(on), int(points)) for *_s, on, points in result if on is not None]
-    return summary, rows
+    dates = [
+        (_date_of(on), int(points)) for *_s, on, points in result if on is not None
+    ]
+    return summary, dates
 
 
 def points_spendable(*, member_id: int, today: date) -> int:
@@ -230,7 +232,7 @@ def wallet_spendable(*, member_id: int, today: date) -> tuple[Wallet | None, int
     extra = _SPENDABLE_SQL.format(
         lot=PointLot._meta.db_table, wallet=Wallet._meta.db_table
     )
-    wallet = locks.row_get_with(
+    wallet = rows.row_get_with(
         Wallet, member_id, extra, [connection.ops.adapt_datefield_value(today)]
     )
     if wallet is None:

@@ -31,7 +31,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core import locks, stamps
+from core import rows, stamps
 from members import selectors as member_selectors
 from members import services as member_services
 from members.models import Location, Member, Visit
@@ -66,7 +66,7 @@ def checkout_quote(
     # first-visit discount depends on it. Two statements written once per
     # process (the member; the wallet with the spendable lots' sum), no lock.
     member_id = member.pk
-    member = locks.row_get(Member, member_id, defer=MEMBER_DEFER)
+    member = rows.row_get(Member, member_id, defer=MEMBER_DEFER)
     if member is None:
         raise Member.DoesNotExist(f"member {member_id}")
     _member_usable(member)

@@ -17,7 +17,7 @@ from django.db import connection
 from django.db.models import F, Sum, Window
 from django.utils import timezone
 
-from core import locks
+from core import locks, rows
 from core.rows import rows_insert
 from rewards import selectors
 from rewards.dbfuncs import sha256_hex
@@ -243,7 +243,7 @@ def lot_open(
 
 
 # The open lots with the points before each in FIFO order (``lots_draw``),
-# aliased as the table for ``core.locks.rows_find``.
+# aliased as the table for ``core.rows.rows_find``.
 _DRAW_SQL = (
     "(SELECT *, SUM(remaining) OVER (ORDER BY expires_on, id) - remaining AS before "
     "FROM {t} WHERE member_id = %s AND remaining > 0 AND expires_on > %s{pending}) "
@@ -277,7 +277,7 @@ def lots_draw(
     if need > 0 and not candidates:
         # A payment's draw (the hot case), through a statement written once.
         source = _DRAW_PENDING_SOURCE if include_pending else _DRAW_SOURCE
-        candidates = locks.rows_find(
+        candidates = rows.rows_find(
             PointLot,
             "before < %s ORDER BY expires_on, id",
             [state.member_id, connection.ops.adapt_datefield_value(today), need],
