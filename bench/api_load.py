@@ -243,6 +243,26 @@ def prepare(members: int) -> dict:
     }
 
 
+def production_env(**extra: str) -> dict[str, str]:
+    """The environment of the app under load: production settings (DEBUG off,
+    Redis cache and throttling as in production) with rates no bench reaches."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.prod",
+        "SECRET_KEY": "bench-" + os.urandom(24).hex(),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/8"),
+        "CELERY_BROKER_URL": os.environ.get(
+            "CELERY_BROKER_URL", "redis://127.0.0.1:6379/9"
+        ),
+        "API_THROTTLE_MEMBER": "100000000/min",
+        "API_THROTTLE_POS": "100000000/min",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
 def wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -545,20 +565,7 @@ def main() -> None:
     # The machine's reference right before the load, gunicorn not started yet.
     load_start = os.getloadavg()[0]
     tps = pgbench_tps(args)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.prod",
-        "SECRET_KEY": "bench-" + os.urandom(24).hex(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/8"),
-        "CELERY_BROKER_URL": os.environ.get(
-            "CELERY_BROKER_URL", "redis://127.0.0.1:6379/9"
-        ),
-        "API_THROTTLE_MEMBER": "100000000/min",
-        "API_THROTTLE_POS": "100000000/min",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = production_env()
     base = f"http://127.0.0.1:{args.port}"
     gunicorn = subprocess.Popen(gunicorn_command(args), cwd=ROOT, env=env)
     results = {}

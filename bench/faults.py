@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
-from bench.api_load import prepare  # noqa: E402
+from bench.api_load import prepare, production_env  # noqa: E402
 
 APP_NAME = "regulars-faults-app"
 VISITS = "/api/v1/pos/visits"
@@ -187,23 +187,11 @@ def with_app_name(url: str) -> str:
 
 
 def start_gunicorn(args, url: str, log) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": with_app_name(url),
-        "DJANGO_SETTINGS_MODULE": "config.settings.prod",
-        "SECRET_KEY": "bench-" + os.urandom(24).hex(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/8"),
-        "CELERY_BROKER_URL": os.environ.get(
-            "CELERY_BROKER_URL", "redis://127.0.0.1:6379/9"
-        ),
-        "API_THROTTLE_MEMBER": "100000000/min",
-        "API_THROTTLE_POS": "100000000/min",
+    env = production_env(
+        DATABASE_URL=with_app_name(url),
         # Clients honour Retry-After; a bench cannot wait the default 5 s.
-        "API_RETRY_AFTER_SECONDS": str(args.retry_after),
-        "LOG_LEVEL": "WARNING",
-    }
+        API_RETRY_AFTER_SECONDS=str(args.retry_after),
+    )
     return subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),

@@ -73,20 +73,11 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL demo database.")
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings.prod",
-        SECRET_KEY="bench-" + os.urandom(24).hex(),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="false",
-        API_THROTTLE_MEMBER="100000000/min",
-        API_THROTTLE_POS="100000000/min",
-        LOG_LEVEL="WARNING",
-    )
-    os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/8")
-    os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/9")
-
     sys.path.insert(0, str(ROOT / "bench"))
-    from api_load import prepare  # noqa: PLC0415 — django.setup() happens there
+    # Before django.setup(), which prepare() runs: the app's production settings.
+    from api_load import prepare, production_env  # noqa: PLC0415
+
+    os.environ.update(production_env())
 
     data = prepare(args.members)
     from django.db import connection  # noqa: PLC0415
