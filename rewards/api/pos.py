@@ -10,6 +10,7 @@ Views are thin: serializers check the shape, ``rewards.services.checkout`` and
 answered from what the checkout wrote, and that answer is kept
 (``VisitReceipt``): every retry of the booking gets the same body again, as it
 was first sent (a visit cancelled since still replays its first answer).
+Cancelling and refunding a recorded visit: ``pos_refunds``.
 """
 
 from __future__ import annotations
@@ -51,30 +52,13 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 FIELD_NAMES = {"points": "points_to_use"}
 
 
-def _renamed(exc: ValidationError, names: dict = FIELD_NAMES) -> ValidationError:
+def fields_renamed(exc: ValidationError, names: dict = FIELD_NAMES) -> ValidationError:
     """A service's ValidationError with its fields named as in the request."""
     if not hasattr(exc, "error_dict"):
         return exc
     return ValidationError(
         {names.get(name, name): errors for name, errors in exc.error_dict.items()}
     )
-
-
-def _refund_error(exc: ValidationError) -> Exception:
-    """The refund service speaks of its internal ``key``; the POS sent a
-    ``refund_id``. Say it in the POS's terms, without the internal key."""
-    codes = {
-        e.code for errors in getattr(exc, "error_dict", {}).values() for e in errors
-    }
-    if "refund_key_conflict" in codes:
-        message = _("This refund_id was already used for other lines of a visit.")
-        return ApiError(
-            409,
-            "refund_key_conflict",
-            message,
-            {"refund_id": [{"code": "refund_key_conflict", "message": message}]},
-        )
-    return _renamed(exc, {"key": "refund_id"})
 
 
 def _member_not_found() -> ApiError:
@@ -337,7 +321,7 @@ class QuoteView(_CheckoutView):
         try:
             quote = checkout_quote(**self.checkout_args(data))
         except ValidationError as exc:
-            raise _renamed(exc) from exc
+            raise fields_renamed(exc) from exc
         except Member.DoesNotExist as exc:
             raise _member_not_found() from exc
         return Response(QUOTE_OUT.to_representation(quote_data(quote)))
@@ -425,7 +409,7 @@ class VisitRecordView(_CheckoutView):
                 receipt_relation="pos_receipt",
             )
         except ValidationError as exc:
-            raise _renamed(exc) from exc
+            raise fields_renamed(exc) from exc
         except Member.DoesNotExist as exc:
             raise _member_not_found() from exc
         if result.created:
@@ -480,140 +464,3 @@ def _recorded_body_from_db(visit: Visit) -> dict:
             },
         }
     ).data
-
-
-# --- Cancel and refund ------------------------------------------------------------
-
-
-def _state_data(visit: Visit, refund=None) -> dict:
-    """A visit after a cancel or refund, read back from the database."""
-    outcome = selectors.visit_outcome(visit=visit)
-    return {
-        "visit": visit_data(outcome.visit, outcome.lines),
-        "points_reversed": outcome.points_reversed,
-        "points_returned": outcome.points_returned,
-        "refund": refund,
-    }
-
-
-class _OwnVisitView(PosAPIView):
-    """A view of one of the key's location's visits."""
-
-    def own_visit(self, external_id: str) -> Visit:
-        """The key's location's POS visit with this id; any other is a 404."""
-        visit = None
-        # PostgreSQL refuses a NUL in a query; it is no booking id anyway.
-        if "\x00" not in external_id:
-            visit = Visit.objects.filter(
-                source=Visit.Source.POS,
-                external_id=external_id,
-                location=self.location,
-            ).first()
-        if visit is None:
-            raise ApiError(
-                404, "visit_not_found", _("No visit with this id at this location.")
-            )
-        return visit
-
-
-EXTERNAL_ID = OpenApiParameter(
-    "external_id",
-    str,
-    OpenApiParameter.PATH,
-    description="The `external_id` the visit was recorded with.",
-)
-
-
-class VisitCancelView(_OwnVisitView):
-    serializer_class = s.PosCancelSerializer
-
-    @extend_schema(
-        tags=TAGS,
-        operation_id="pos_visit_cancel",
-        summary="Cancel a visit",
-        description=(
-            "For a visit recorded by mistake or that did not take place: it "
-            "leaves the member's stats, its points are taken back and the "
-            "points paid and vouchers used come back. Cancelling a cancelled "
-            "visit answers its state again. A refunded visit: 400 "
-            "`visit_not_paid`. Another location's visit: 404."
-        ),
-        parameters=[EXTERNAL_ID],
-        request=s.PosCancelSerializer,
-        responses={
-            200: s.PosVisitStateSerializer,
-            **error_responses(400, 401, 404, 429),
-        },
-    )
-    def post(self, request, external_id: str):
-        data = s.PosCancelSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        visit = member_services.visit_cancel(
-            visit=self.own_visit(external_id), reason=data.validated_data["reason"]
-        )
-        return Response(s.PosVisitStateSerializer(_state_data(visit)).data)
-
-
-class VisitRefundView(_OwnVisitView):
-    serializer_class = s.PosRefundSerializer
-
-    @extend_schema(
-        tags=TAGS,
-        operation_id="pos_visit_refund",
-        summary="Refund a visit, whole or some of its lines",
-        description=(
-            "Without `lines`: the whole visit (refunding it again answers its "
-            "state again; a cancelled visit is a 400 `visit_not_paid`). With "
-            "`lines` (`[{line: <visit line id>, quantity}]`) and `refund_id`: "
-            "those units only; the same `refund_id` again refunds once, with "
-            "other content it is a 409 `refund_key_conflict`. Another "
-            "location's visit: 404."
-        ),
-        parameters=[EXTERNAL_ID],
-        request=s.PosRefundSerializer,
-        responses={
-            200: s.PosVisitStateSerializer,
-            **error_responses(400, 401, 404, 409, 429),
-        },
-    )
-    def post(self, request, external_id: str):
-        data = s.PosRefundSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        data = data.validated_data
-        visit = self.own_visit(external_id)
-        if not data.get("lines"):
-            visit = member_services.visit_refund(visit=visit, reason=data["reason"])
-            return Response(s.PosVisitStateSerializer(_state_data(visit)).data)
-        by_id = {ln.pk: ln for ln in visit.lines.all()}
-        lines = []
-        for item in data["lines"]:
-            line = by_id.get(item["line"])
-            if line is None:
-                raise ValidationError(
-                    {
-                        "lines": ValidationError(
-                            _("Line #%(id)s is not a line of this visit.")
-                            % {"id": item["line"]},
-                            code="unknown_visit_line",
-                        )
-                    }
-                )
-            lines.append((line, item["quantity"]))
-        try:
-            refund = member_services.visit_refund_partial(
-                visit=visit,
-                lines=lines,
-                # Refund ids are the POS system's: unique per location, not
-                # chain-wide.
-                key=f"pos:{self.location.pk}:{data['refund_id']}",
-                reason=data["reason"],
-            )
-        except ValidationError as exc:
-            raise _refund_error(exc) from exc
-        refund_body = {
-            "id": refund.pk,
-            "amount": refund.amount,
-            "lines": refund.lines,
-            "created_at": refund.created_at,
-        }
-        return Response(s.PosVisitStateSerializer(_state_data(visit, refund_body)).data)

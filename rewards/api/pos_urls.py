@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from rewards.api import pos
+from rewards.api import pos, pos_refunds
 
 urlpatterns = [
     path("members/lookup", pos.MemberLookupView.as_view(), name="pos-member-lookup"),
@@ -12,12 +12,12 @@ urlpatterns = [
     # ``path``: booking ids may hold slashes ("2025/06/123").
     path(
         "visits/<path:external_id>/cancel",
-        pos.VisitCancelView.as_view(),
+        pos_refunds.VisitCancelView.as_view(),
         name="pos-visit-cancel",
     ),
     path(
         "visits/<path:external_id>/refund",
-        pos.VisitRefundView.as_view(),
+        pos_refunds.VisitRefundView.as_view(),
         name="pos-visit-refund",
     ),
 ]
