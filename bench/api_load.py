@@ -3,7 +3,7 @@ measured against this machine's pgbench so the figures mean the same anywhere.
 
     DATABASE_URL=postgres://…/regulars_bench .venv/bin/python bench/api_load.py \\
         [--scenario points quote visits] [--seconds 30] [--connections 16] \\
-        [--workers 3] [--threads 1] [--members 5000] \\
+        [--workers 0] [--threads 1] [--members 5000] \\
         [--pgbench-tps N | --pgbench-scale 10 --pgbench-clients 4 --pgbench-seconds 20]
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``), ``pgbench`` (``postgresql-client``)
@@ -526,8 +526,9 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=3,
-        help="gunicorn workers (0: gunicorn.conf.py's default, 2 × cores + 1)",
+        default=0,
+        help="gunicorn workers (default 0: gunicorn.conf.py's, 2 × cores + 1, "
+        "as production runs)",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--members", type=int, default=5000)

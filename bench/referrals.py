@@ -32,6 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+# Timed as production runs: DEBUG on would wrap every statement in the query
+# log (+27 % Python function calls per checkout_commit).
+os.environ.setdefault("DEBUG", "false")
 
 import django  # noqa: E402
 

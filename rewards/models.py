@@ -362,6 +362,7 @@ class LedgerEntry(models.Model):
         blank=True,
         related_name="ledger_entries",
         verbose_name=_("voucher"),
+        db_index=False,
     )
     reverses = models.ForeignKey(
         "self",
@@ -370,6 +371,7 @@ class LedgerEntry(models.Model):
         blank=True,
         related_name="reversals",
         verbose_name=_("reverses"),
+        db_index=False,
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -378,6 +380,7 @@ class LedgerEntry(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("by"),
+        db_index=False,
     )
     actor_name = models.CharField(_("by (name)"), max_length=150, blank=True)
     # Unique through Meta.constraints, not ``unique=True``: on PostgreSQL that
@@ -410,6 +413,23 @@ class LedgerEntry(models.Model):
         ]
         indexes = [
             models.Index(fields=["kind", "created_at"], name="ledger_kind_created_idx"),
+            # Empty on nearly every entry: indexed only where set, so that
+            # postings do not write three indexes of NULLs.
+            models.Index(
+                fields=["voucher"],
+                condition=Q(voucher__isnull=False),
+                name="ledger_voucher_idx",
+            ),
+            models.Index(
+                fields=["reverses"],
+                condition=Q(reverses__isnull=False),
+                name="ledger_reverses_idx",
+            ),
+            models.Index(
+                fields=["actor"],
+                condition=Q(actor__isnull=False),
+                name="ledger_actor_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -726,7 +746,12 @@ class VisitBenefit(models.Model):
     amount = models.DecimalField(_("amount"), **MONEY)
     points = models.BigIntegerField(_("points"), default=0)
     voucher = models.ForeignKey(
-        Voucher, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Voucher,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     reason = models.CharField(max_length=40)
     params = models.JSONField(default=dict, blank=True)
@@ -735,6 +760,13 @@ class VisitBenefit(models.Model):
         ordering = ["id"]
         verbose_name = _("visit benefit")
         verbose_name_plural = _("visit benefits")
+        indexes = [
+            models.Index(
+                fields=["voucher"],
+                condition=Q(voucher__isnull=False),
+                name="visit_benefit_voucher_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.amount}"
