@@ -169,6 +169,15 @@ def backend_cpu() -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wal_position() -> int | None:
+    """Bytes of WAL the server has written so far (the whole cluster's)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")
+        return int(cursor.fetchone()[0])
+
+
 def client_main(index, run, args, start_at, queue) -> None:
     client = Client(
         index=index, run=run, points_share=args.points, sync_off=args.sync_off
@@ -265,8 +274,11 @@ def main() -> None:
     while time.time() < start_at:
         time.sleep(0.01)
     machine_before = machine_cpu()
+    wal_before = wal_position()
     results = [queue.get() for _ in procs]
     machine_after = machine_cpu()
+    wal_after = wal_position()
+    connection.close()
     for p in procs:
         p.join()
     timings = sorted(t for r in results for t in r["timings"])
@@ -305,7 +317,13 @@ def main() -> None:
     )
     rate = n / wall
     queries = statistics.median(r["queries"] for r in results)
-    print(f"statements per commit (median of the warm-up commits): {queries:.0f}")
+    wal = (
+        f"; WAL per commit {(wal_after - wal_before) / n / 1024:.1f} kB "
+        "(the server's, everything it wrote during the phase)"
+        if wal_before is not None
+        else ""
+    )
+    print(f"statements per commit (median of the warm-up commits): {queries:.0f}{wal}")
     if tps:
         ratio = rate / tps
         print(

@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=2000, help="requests per scenario")
     parser.add_argument("--members", type=int, default=500)
     parser.add_argument("--profile", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--profile-out", metavar="FILE", help="also dump the profile (pstats) here"
+    )
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL demo database.")
@@ -145,6 +148,8 @@ def main() -> None:
             for env in envs:
                 call(env)
             profiler.disable()
+            if args.profile_out:
+                profiler.dump_stats(f"{args.profile_out}.{scenario}")
             for key in ("tottime", "cumulative"):
                 out = io.StringIO()
                 pstats.Stats(profiler, stream=out).sort_stats(key).print_stats(
