@@ -27,7 +27,8 @@ from django.utils.translation import ngettext
 
 from members import member_flow, services
 from members.admin_filters import BirthdayMonthFilter, LastVisitFilter
-from members.admin_text import phone_nowrap, printable
+from members.admin_privacy import MemberPrivacyAdminMixin
+from members.admin_text import printable
 from members.models import (
     Location,
     Member,
@@ -197,7 +198,7 @@ class VisitInline(admin.TabularInline):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(MemberPrivacyAdminMixin, admin.ModelAdmin):
     list_display = [
         "full_name",
         "phone_display",
@@ -281,7 +282,7 @@ class MemberAdmin(admin.ModelAdmin):
     ]
     inlines = [VisitInline]
 
-    actions = ["block_members", "unblock_members"]
+    actions = ["block_members", "unblock_members", "erase_personal_data"]
 
     @admin.action(description=_("Block selected members"), permissions=["change"])
     def block_members(self, request, queryset):
@@ -312,10 +313,6 @@ class MemberAdmin(admin.ModelAdmin):
     @admin.display(description=_("name"), ordering="last_name")
     def full_name(self, member):
         return member.full_name
-
-    @admin.display(description=_("phone"), ordering="phone")
-    def phone_display(self, member):
-        return phone_nowrap(member.phone)
 
     @admin.display(description=_("checkout"))
     def record_visit_link(self, member):

@@ -22,6 +22,8 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from members.admin import LargeTablePaginator
+from members.admin_privacy import sees_contacts
+from members.admin_text import recipient_masked
 from members.messaging import rendering
 from members.messaging.services import message_resend
 from members.models import Message, MessageTemplate
@@ -169,7 +171,47 @@ class MessageAdmin(admin.ModelAdmin):
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+        return [
+            name
+            for fieldset in self.get_fieldsets(request, obj)
+            for name in fieldset[1]["fields"]
+        ]
+
+    # Who may not see members' contacts (the analyst) reads recipients masked
+    # and no texts: a message's body carries the member's name and codes.
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        if sees_contacts(request):
+            return columns
+        return [
+            "recipient_masked" if column == "recipient_display" else column
+            for column in columns
+        ]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if sees_contacts(request):
+            return fieldsets
+        swap = {"recipient": "recipient_masked"}
+        hidden = {"body_display", "context"}
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [
+                        swap.get(field, field)
+                        for field in options["fields"]
+                        if field not in hidden
+                    ],
+                },
+            )
+            for name, options in fieldsets
+        ]
+
+    @admin.display(description=_("recipient"))
+    def recipient_masked(self, message: Message):
+        return recipient_masked(message.recipient) or "—"
 
     def has_add_permission(self, request):
         return False

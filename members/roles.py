@@ -26,8 +26,11 @@ ROLE_PERMISSIONS = {
             for verb in ("view", "add", "change")
         ),
         "members.view_member",
+        "members.view_member_contacts",
         "members.add_member",
         "members.change_member",
+        "members.change_member_registration",
+        "members.erase_member",
         "members.view_visit",
         "members.add_visit",
         "members.cancel_visit",
@@ -54,6 +57,8 @@ ROLE_PERMISSIONS = {
     FRONT_DESK: [
         *(f"members.view_{model}" for model in _CATALOGUE),
         "members.view_member",
+        # Phones and birthdays: the desk calls clients and greets birthdays.
+        "members.view_member_contacts",
         "members.add_member",
         "members.change_member",
         "members.view_visit",

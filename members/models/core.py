@@ -9,6 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
+from members.admin_text import phone_masked
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
@@ -197,6 +199,13 @@ class Member(models.Model):
         ordering = ["-registered_at"]
         verbose_name = _("member")
         verbose_name_plural = _("members")
+        permissions = [
+            # Without it (the analyst) phones and emails are masked and birthdays
+            # hidden: counting and segmenting need no one's contacts.
+            ("view_member_contacts", _("Can see members' phones, emails, birthdays")),
+            ("erase_member", _("Can erase a member's personal data")),
+            ("change_member_registration", _("Can correct a member's registration")),
+        ]
         indexes = [
             models.Index(fields=["last_name", "first_name"], name="member_name_idx"),
             models.Index(fields=["email"], name="member_email_idx"),
@@ -216,7 +225,9 @@ class Member(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.full_name} ({self.phone})"
+        # Masked: this text reaches every admin list and autocomplete, whoever
+        # reads it; the full number is on the member's page for those allowed.
+        return f"{self.full_name} ({phone_masked(self.phone)})"
 
     @property
     def full_name(self) -> str:

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from members.admin_text import recipient_masked
 from members.models.core import Member
 
 
@@ -131,4 +132,5 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.template_key} → {self.recipient or self.member_id}"
+        # Masked like a member's text: it titles pages every role may read.
+        return f"{self.template_key} → {recipient_masked(self.recipient) or self.member_id}"

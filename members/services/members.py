@@ -157,6 +157,8 @@ def member_update(*, member: Member, **fields) -> Member:
         "status",
     }
     member = Member.objects.select_for_update().get(pk=member.pk)
+    if "status" in fields:
+        _status_change_check(member, fields["status"])
     now = timezone.now()
     for name, value in fields.items():
         if name == "consents":
@@ -179,6 +181,27 @@ def member_update(*, member: Member, **fields) -> Member:
     if "phone" in fields:
         phone_history_add(member=member, at=now)
     return member
+
+
+def _status_change_check(member: Member, status: str) -> None:
+    """Erasure is not a status to set: it is ``members.privacy.member_erase``,
+    which also wipes the personal data; and an erased member stays erased."""
+    if status == member.status:
+        return
+    if member.status == Member.Status.ERASED:
+        raise field_error(
+            "status",
+            _("This member's personal data was erased; the status stays Erased."),
+            "member_erased",
+        )
+    if status == Member.Status.ERASED:
+        raise field_error(
+            "status",
+            _(
+                "Erase a member's personal data with the erasure action, not the status."
+            ),
+            "erase_through_erasure",
+        )
 
 
 def _consent_set(member: Member, channel: str, granted: bool, now: datetime) -> None:
