@@ -1,8 +1,10 @@
 """A realistic demo massage & spa chain, generated deterministically in bulk.
 
-Used by ``manage.py seed_demo``. Everything is derived from ``(seed, index)``,
-so a member's data is the same whichever chunk creates it, a second run skips
-what exists, and an interrupted run resumes where it stopped.
+Used by ``manage.py seed_demo``. Everything is derived from ``(seed, index)``
+and the end of the history (``history_end``: closing time on ``--today``, or
+the moment of loading when that is today), so a member's data is the same
+whichever chunk creates it, a second run skips what exists, and an interrupted
+run resumes where it stopped.
 
 Members and visits are written with ``bulk_create`` (a million members in
 minutes) instead of one ``visit_record`` call per visit; the cached stats are
@@ -26,6 +28,7 @@ from multiprocessing import get_context
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from members import demo_worker
 from members.bulk import ids_reserve, rows_insert
@@ -364,6 +367,21 @@ LAST_NAMES = [
 ]  # fmt: skip
 EMAIL_DOMAINS = ["mail.example", "inbox.example", "post.example"]
 
+
+def demo_name(
+    first: tuple[str, str], last: tuple[str, str], *, female: bool, russian: bool
+) -> tuple[str, str]:
+    """A first and last name from the lists above, in one language.
+
+    A Russian surname agrees with the person's gender: a woman's takes the
+    feminine ending (Ivanov → Ivanova, Иванов → Иванова). Every surname in
+    ``LAST_NAMES`` ends in -ov/-ev/-ёв, whose feminine form adds -a.
+    """
+    lang = 1 if russian else 0
+    suffix = ("а" if russian else "a") if female else ""
+    return first[lang], last[lang] + suffix
+
+
 # Client kinds: share of the base, mean days between visits (min, max), and for
 # "lost" clients the months after which they stopped coming.
 KINDS = [
@@ -459,7 +477,7 @@ def members_generate(
     """
     stats = SeedStats()
     tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-    now = datetime.combine(today, time(21, 0), tzinfo=tz)
+    now = history_end(today, tz=tz)
     gen = _Generator(seed=seed, now=now, tz=tz, catalogue=catalogue, russian=russian)
 
     def done(size: int, created: int, visits: int) -> None:
@@ -506,6 +524,19 @@ def members_generate(
             size, future = pending.popleft()
             done(size, *future.result())
     return stats
+
+
+def history_end(today: date, *, tz: zoneinfo.ZoneInfo) -> datetime:
+    """When the demo's history stops: closing time (21:00, business time) on
+    ``today``, or the moment the demo is loaded if that comes first.
+
+    No demo visit, payment or sign-up is later than the loading: with ``today``
+    the current date, history stops at the current minute (the rest of the day
+    has not happened yet); a past ``today`` keeps its whole day.
+    """
+    closing = datetime.combine(today, time(21, 0), tzinfo=tz)
+    loaded = timezone.now().astimezone(tz).replace(second=0, microsecond=0)
+    return min(closing, loaded)
 
 
 def _chunk_create(gen: _Generator, indexes: list[int]) -> tuple[int, int]:
@@ -596,8 +627,9 @@ class _Generator:
         female = rnd.random() < 0.72
         first = rnd.choice(FIRST_NAMES_F if female else FIRST_NAMES_M)
         last = rnd.choice(LAST_NAMES)
-        suffix = ("а" if self.russian else "a") if female else ""
-        last_name = (last[1] if self.russian else last[0]) + suffix
+        first_name, last_name = demo_name(
+            first, last, female=female, russian=self.russian
+        )
         # A third of the base was migrated at launch; the rest joined since.
         if rnd.random() < 0.3:
             registered = now - timedelta(days=HISTORY_DAYS - rnd.randint(0, 20))
@@ -606,6 +638,9 @@ class _Generator:
         registered = registered.replace(
             hour=rnd.randint(10, 20), minute=rnd.randint(0, 59)
         )
+        if registered > now:
+            # Joined "today" at an hour still to come: the day before instead.
+            registered -= timedelta(days=1)
         home = rnd.choices(self.locations, cum_weights=self.location_cum)[0]
         email = ""
         if rnd.random() < 0.6:
@@ -642,8 +677,7 @@ class _Generator:
             visits.append((visit, lines))
         registered_utc = registered.astimezone(self.utc)
         member = [
-            demo_phone(index, self.seed), email,
-            first[1] if self.russian else first[0], last_name,
+            demo_phone(index, self.seed), email, first_name, last_name,
             date(rnd.randint(1960, 2006), rnd.randint(1, 12), rnd.randint(1, 28)),
             "blocked" if blocked else "active",
             registered_utc, home, "",

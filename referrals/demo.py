@@ -15,6 +15,7 @@ from django.db import transaction
 
 from members import access
 from members import services as member_services
+from members.demo import FIRST_NAMES_F, FIRST_NAMES_M, LAST_NAMES, demo_name
 from members.member_flow import Channel
 from members.models import Location, Member, Service, Visit
 from members.services import VisitLineInput
@@ -23,17 +24,6 @@ from referrals.services import referral_code_for, referral_register
 from rewards.services import checkout_commit
 
 PHONE_PREFIX = "+7999555"
-FIRST_NAMES = [
-    ("Olga", "Ольга"),
-    ("Ivan", "Иван"),
-    ("Maria", "Мария"),
-    ("Dmitry", "Дмитрий"),
-    ("Elena", "Елена"),
-    ("Pavel", "Павел"),
-    ("Irina", "Ирина"),
-    ("Sergey", "Сергей"),
-]
-LAST_NAMES = [("Petrova", "Петрова"), ("Orlov", "Орлов"), ("Sokolova", "Соколова")]
 # What happens to each friend a referrer invites, in order. The fourth sign-up
 # within the hour is held anyway (REFERRAL_HOLD_SIGNUPS): it is the held one.
 STORY = ["rewarded", "annulled", "registered", "held", "not_new"]
@@ -110,8 +100,17 @@ def referrals_demo_ensure(
 
 
 def _friend(n: int, code: str, story: str, referrer: Member, russian: bool) -> Member:
-    first = FIRST_NAMES[n % len(FIRST_NAMES)][1 if russian else 0]
-    last = LAST_NAMES[n % len(LAST_NAMES)][1 if russian else 0]
+    # Two friends in three are women, like the demo's clientele (of friends
+    # 1..n, n // 3 are men); each takes the next first name of their list, and
+    # the surname agrees with it in gender (Olga Petrova, Ivan Petrov).
+    female = n % 3 != 0
+    names, nth = (FIRST_NAMES_F, n - n // 3) if female else (FIRST_NAMES_M, n // 3)
+    first, last = demo_name(
+        names[(nth - 1) % len(names)],
+        LAST_NAMES[n * 5 % len(LAST_NAMES)],
+        female=female,
+        russian=russian,
+    )
     phone = f"{PHONE_PREFIX}{n:04d}"
     if story == "held":
         # Signs up in the app on a phone the referrer once signed in on.

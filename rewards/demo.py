@@ -1,4 +1,5 @@
-"""The demo program: the reward catalogue, premium earn rates and tier perks.
+"""The demo program: the reward catalogue, premium earn rates and tier perks;
+and, once the members have points, the vouchers some of them bought.
 
 Idempotent (``get_or_create`` by name); it never changes what a manager edited.
 Uses the demo catalogue's service codes and skips a reward whose service is
@@ -10,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from members.models import Service, ServiceCategory
-from rewards.models import CategoryEarnRate, Reward, Tier
+from django.core.exceptions import ValidationError
+
+from members.models import Member, Service, ServiceCategory
+from rewards.models import CategoryEarnRate, Reward, Tier, Voucher
+from rewards.services import reward_redeem
 
 # name (en, ru), kind, points cost, service code, percent, amount, min tier,
 # stock, per-member limit, voucher validity days
@@ -166,4 +170,82 @@ def demo_program_ensure(*, russian: bool = False) -> DemoProgramStats:
         if tier and reward and tier.monthly_reward_id is None:
             Tier.objects.filter(pk=tier.pk).update(monthly_reward=reward)
             stats.perks_set += 1
+    return stats
+
+
+# The request key of a demo redemption (reward_redeem stores it as
+# "redeem:<member id>:demo-voucher-<reward id>"): how a second run finds them.
+VOUCHER_KEY = "demo-voucher"
+
+
+@dataclass
+class DemoVoucherStats:
+    vouchers: int = 0
+    members: int = 0
+    skipped: bool = False
+
+
+def demo_vouchers_ensure(*, members: int = 30) -> DemoVoucherStats:
+    """Active vouchers the ``members`` demo members with the most points bought.
+
+    Each buys one reward their points and tier allow, every other one a second
+    if the rest still covers it, through ``reward_redeem``: the points leave
+    the ledger as a spend, stock and per-member limits hold, and the "your
+    reward is ready" notice is queued, exactly as a redemption in the app. Run
+    it after ``points_backfill``. Idempotent: once any demo voucher exists a
+    second run adds nothing (the richest members have changed by then).
+    """
+    stats = DemoVoucherStats()
+    if Voucher.objects.filter(idempotency_key__contains=f":{VOUCHER_KEY}-").exists():
+        stats.skipped = True
+        return stats
+    rewards = list(
+        Reward.objects.filter(is_active=True, points_cost__gt=0)
+        .select_related("min_tier")
+        .order_by("sort_order", "pk")
+    )
+    if not rewards:
+        return stats
+    cheapest = min(reward.points_cost for reward in rewards)
+    buyers = (
+        Member.objects.filter(
+            status=Member.Status.ACTIVE, wallet__available__gte=cheapest
+        )
+        .select_related("wallet__tier")
+        .order_by("-wallet__available", "pk")[:members]
+    )
+    for i, member in enumerate(buyers):
+        wallet = member.wallet
+        rank = wallet.tier.rank if wallet.tier else None
+        points, tried, bought = wallet.available, set(), 0
+        for turn in range(1 if i % 2 else 2):
+            # The rewards this member may take; picks rotate with the member so
+            # that the buyers spread over the whole catalogue.
+            fits = [
+                r
+                for r in rewards
+                if r.pk not in tried
+                and r.points_cost <= points
+                and (
+                    r.min_tier is None or (rank is not None and rank >= r.min_tier.rank)
+                )
+            ]
+            if not fits:
+                break
+            reward = fits[(i + turn * 3) % len(fits)]
+            tried.add(reward.pk)
+            try:
+                reward_redeem(
+                    member=member,
+                    reward=reward,
+                    idempotency_key=f"{VOUCHER_KEY}-{reward.pk}",
+                )
+            except ValidationError:
+                # Refused by the service (out of stock, over the member's
+                # limit, not on sale today): this member buys nothing more.
+                break
+            points -= reward.points_cost
+            bought += 1
+        stats.vouchers += bought
+        stats.members += bool(bought)
     return stats

@@ -20,6 +20,8 @@ echo "==> Points history of the demo members: balances, lots, tiers (idempotent)
 "$PY" manage.py points_backfill
 echo "==> Today's daily jobs: expire old points, review tiers, … (a re-run does nothing)"
 "$PY" manage.py run_daily_jobs
+echo "==> Demo vouchers: members with the most points buy rewards (idempotent)"
+"$PY" manage.py seed_vouchers_demo
 echo "==> Demo referrals: loyal members invite friends (idempotent)"
 "$PY" manage.py seed_referrals_demo
 echo "==> API access for the demo: a member to sign in as (fixed code), a POS key"

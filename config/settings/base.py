@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's and Redoc's files, served from /static/ instead of a CDN, so
+    # /api/docs/ works offline and on networks that block CDNs.
+    "drf_spectacular_sidecar",
     "core",
     "members",
     "rewards",
@@ -296,6 +299,13 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ loads Swagger UI from our static files (drf_spectacular_sidecar),
+    # never from a CDN: the docs must work on a laptop offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No online validator badge: it would send the schema's URL to swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {

@@ -1,15 +1,17 @@
 """The demo chain: realistic, deterministic, idempotent, and consistent."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Max
 
 from members import demo, selectors
 from members.models import Location, Member, Service, ServiceCategory, Visit, VisitLine
+from tests.conftest import moscow
 
 TODAY = "2026-11-23"
 
@@ -130,6 +132,93 @@ def test_second_run_adds_nothing_and_a_larger_run_adds_only_the_rest():
     members_after, visits_after = snapshot()
     assert set(before[0]) <= set(members_after)
     assert set(before[1]) <= set(visits_after)
+
+
+def latest(moment) -> dict:
+    """The latest time of each kind the demo wrote, and how many were after
+    ``moment``."""
+    return {
+        "paid": Visit.objects.aggregate(m=Max("paid_at"))["m"],
+        "visits_after": Visit.objects.filter(paid_at__gt=moment).count(),
+        "changes_after": Visit.objects.filter(status_changed_at__gt=moment).count(),
+        "members_after": Member.objects.filter(registered_at__gt=moment).count()
+        + Member.objects.filter(last_visit_at__gt=moment).count()
+        + Member.objects.filter(consent_sms_at__gt=moment).count(),
+    }
+
+
+@pytest.mark.django_db
+def test_on_the_day_itself_no_visit_is_later_than_the_loading():
+    # Given the demo is loaded at 13:07 on --today (business time)
+    loaded = moscow(2026, 11, 23, 13, 7, 30)
+    with time_machine.travel(loaded, tick=False):
+        seed(members=600)
+
+    # Then nothing it wrote happens after that moment: visits, refunds and
+    # cancellations, sign-ups, consents
+    got = latest(loaded)
+    assert (got["visits_after"], got["changes_after"], got["members_after"]) == (
+        0,
+        0,
+        0,
+    )
+    # And the history still runs up to the last days before it
+    assert loaded - timedelta(days=2) < got["paid"] <= loaded
+    assert selectors.members_with_stale_stats().count() == 0
+
+
+@pytest.mark.django_db
+def test_a_past_today_keeps_its_whole_day():
+    # Given the same demo loaded the next morning: --today is over
+    loaded = moscow(2026, 11, 24, 9, 0)
+    with time_machine.travel(loaded, tick=False):
+        seed(members=600)
+
+    # Then --today has its afternoon and evening visits too, up to closing time
+    day_end = moscow(2026, 11, 23, 21, 0)
+    assert Visit.objects.filter(
+        paid_at__gt=moscow(2026, 11, 23, 13, 7, 30), paid_at__lte=day_end
+    ).exists()
+    assert latest(day_end)["visits_after"] == 0
+
+
+@pytest.mark.django_db
+def test_a_future_today_is_refused():
+    # Given a clock still on the day before --today (business time)
+    clock = time_machine.travel(moscow(2026, 11, 22, 23, 30), tick=False)
+
+    with clock, pytest.raises(CommandError, match="future"):
+        seed(members=10)
+
+    assert Member.objects.count() == 0
+
+
+def test_history_ends_at_closing_time_or_at_the_loading_minute():
+    day = date(2026, 11, 23)
+    with time_machine.travel(moscow(2026, 11, 23, 13, 7, 30), tick=False):
+        assert demo.history_end(day, tz=moscow(2026, 1, 1).tzinfo) == moscow(
+            2026, 11, 23, 13, 7
+        )
+        assert demo.history_end(
+            day - timedelta(days=1), tz=moscow(2026, 1, 1).tzinfo
+        ) == moscow(2026, 11, 22, 21, 0)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.django_db
+def test_a_womans_surname_takes_the_feminine_form(language):
+    seed(members=200, language=language)
+
+    lang = 1 if language == "ru" else 0
+    women = {names[lang] for names in demo.FIRST_NAMES_F}
+    men = {names[lang] for names in demo.FIRST_NAMES_M}
+    feminine = "а" if language == "ru" else "a"
+    members = list(Member.objects.values_list("first_name", "last_name"))
+    assert {first in women for first, _last in members} == {True, False}
+    for first, last in members:
+        assert first in women | men
+        # Ivanova, Иванова for her; Ivanov, Иванов for him
+        assert last.endswith(feminine) == (first in women), (first, last)
 
 
 @pytest.mark.django_db

@@ -38,7 +38,8 @@ class Command(BaseCommand):
             "--today",
             type=date.fromisoformat,
             default=None,
-            help="the last day of history, YYYY-MM-DD (default: today)",
+            help="the last day of history, YYYY-MM-DD, not after today "
+            "(default: today; history then stops at the current minute)",
         )
         parser.add_argument(
             "--language",
@@ -69,6 +70,12 @@ class Command(BaseCommand):
         if not 100 <= opts["chunk_size"] <= 50_000:
             raise CommandError("--chunk-size must be between 100 and 50000")
         today = opts["today"] or timezone.localdate()
+        if today > timezone.localdate():
+            # A demo's visits have happened: none may be later than its loading.
+            raise CommandError(
+                f"--today {today} is in the future (today is "
+                f"{timezone.localdate()}, business time)"
+            )
         russian = (opts["language"] or settings.LANGUAGE_CODE).startswith("ru")
 
         roles_sync()
