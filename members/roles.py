@@ -35,6 +35,10 @@ ROLE_PERMISSIONS = {
         "members.add_visit",
         "members.cancel_visit",
         "members.refund_visit",
+        # A price other than the service's, with a reason, beyond the
+        # program's limit too.
+        "members.change_visit_price",
+        "members.approve_visit_price",
         # The outbox: read its history, resend, edit the message texts.
         "members.view_message",
         "members.resend_message",

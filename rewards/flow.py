@@ -33,14 +33,12 @@ class RewardsVisitOutcome:
     benefits: tuple[VisitBenefit, ...]
     points_used: int
     tier_upgraded_to: Tier | None
-    balance_after: int  # available + pending, after the visit
+    # No balance: later reactions in the same transaction may post too (a
+    # referral bonus); ``selectors.wallet_balance`` reads what they all left.
 
     @property
     def points_earned(self) -> int:
         return self.earn.amount if self.earn else 0
-
-
-Kind = LedgerEntry.Kind
 
 
 class RewardsVisitReaction:
@@ -94,11 +92,6 @@ class RewardsVisitReaction:
             settings=settings,
             new_visit=True,
         )
-        # The balance the visit's own entries left (before a debt settlement).
-        moved = [e for e in state.new_entries if e.kind in (Kind.EARN, Kind.SPEND)]
-        balance_after = (
-            moved[-1].balance_after if moved else state.available + state.pending
-        )
         wallet_save(state)
         change = tier_upgrade_check(
             state, visit=visit, actor=event.actor, settings=settings
@@ -108,7 +101,6 @@ class RewardsVisitReaction:
             benefits=benefits,
             points_used=quote.points_used,
             tier_upgraded_to=change.to_tier if change else None,
-            balance_after=balance_after,
         )
 
     def visit_partially_refunded(self, event: VisitPartiallyRefunded) -> None:

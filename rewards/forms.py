@@ -147,26 +147,44 @@ class CheckoutLineForm(forms.Form):
     quantity = forms.IntegerField(
         label=_("Qty"), min_value=1, max_value=MAX_LINE_QUANTITY, initial=1
     )
+    # Only for staff allowed to change prices (``allow_price``): empty is the
+    # service's price.
+    price = forms.DecimalField(
+        label=_("Price"),
+        required=False,
+        min_value=0,
+        max_digits=12,
+        decimal_places=2,
+        help_text=_("Leave empty for the service's price."),
+    )
 
-    def __init__(self, *args, choices=None, **kwargs):
+    def __init__(self, *args, choices=None, allow_price=False, **kwargs):
         super().__init__(*args, **kwargs)
         if choices is not None:
             self.fields["service"].choices = choices
         self.fields["quantity"].widget.attrs.update(
             {"class": "qty", "inputmode": "numeric"}
         )
+        if allow_price:
+            self.fields["price"].widget.attrs.update(
+                {"class": "price", "inputmode": "decimal"}
+            )
+        else:
+            del self.fields["price"]
 
-    def to_input(self) -> VisitLineInput:
+    def to_input(self, price_reason: str = "") -> VisitLineInput:
         return VisitLineInput(
             service=self.cleaned_data["service"],
             quantity=self.cleaned_data["quantity"],
+            price=self.cleaned_data.get("price"),
+            price_reason=price_reason,
         )
 
 
 class BaseCheckoutLineFormSet(forms.BaseFormSet):
-    def inputs(self) -> list[VisitLineInput]:
+    def inputs(self, price_reason: str = "") -> list[VisitLineInput]:
         return [
-            f.to_input()
+            f.to_input(price_reason)
             for f in self.forms
             if f.has_changed() and f.cleaned_data.get("service")
         ]
@@ -207,13 +225,23 @@ class CheckoutForm(forms.Form):
         label=_("Pay with points"), required=False, min_value=0, max_value=10**9
     )
     note = forms.CharField(label=_("Note"), required=False, max_length=255)
+    price_reason = forms.CharField(
+        label=_("Why the price differs"),
+        required=False,
+        max_length=255,
+        help_text=_("Needed when a line's price is not the service's."),
+    )
     token = TokenField()
     quoted_amount = forms.DecimalField(
         required=False, max_digits=12, decimal_places=2, widget=forms.HiddenInput
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, allow_price=False, **kwargs):
         super().__init__(*args, **kwargs)
+        if allow_price:
+            self.fields["price_reason"].widget.attrs["class"] = "vTextField"
+        else:
+            del self.fields["price_reason"]
         self.fields["voucher_codes"].widget.attrs.update(
             {"autocomplete": "off", "spellcheck": "false", "class": "vTextField"}
         )

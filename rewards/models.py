@@ -109,7 +109,19 @@ class ProgramSettings(models.Model):
         default=30,
         help_text=_("A member who stops qualifying keeps the tier this long."),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    price_change_limit_pct = models.DecimalField(
+        _("price change limit, %"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("20"),
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text=_(
+            "How far a line's price may differ from the service's price, up or "
+            "down, when staff allowed to change prices (or a POS system) set it; "
+            "further needs a manager's approval. Every changed price needs a reason."
+        ),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("program settings")
@@ -275,7 +287,7 @@ class Wallet(models.Model):
         blank=True,
         help_text=_("A manager's tier choice holds until this date."),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("wallet")

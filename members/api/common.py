@@ -5,7 +5,10 @@ Errors are always JSON ``{"code", "message", "fields"?}``:
 - ``code`` is stable (documented in the README's API section); clients branch on it.
 - ``message`` is for people, in the request's language (``Accept-Language``).
 - ``fields`` maps an input field to ``[{"code", "message"}]`` when the input
-  was wrong.
+  was wrong. A request of the wrong shape (a serializer refused it) is
+  ``invalid`` with the fields' own codes in ``fields``; a rule's refusal (a
+  service refused it) is the rule's code, repeated in ``fields`` when it
+  concerns one (docs/api.md, *Errors*).
 
 Services raise Django's ``ValidationError`` with codes; the handler here turns
 them into 400s (409 for conflicts) so views never build error bodies by hand.
@@ -34,6 +37,10 @@ from core.db_unavailable import db_unavailable_response, is_db_unavailable
 from core.throttling import WindowRateThrottle
 
 logger = logging.getLogger(__name__)
+
+# Set to "true" on the answer to a retry that an idempotency key or a booking
+# id recognised: the first call's result, nothing done again (as Stripe does).
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 # Service error codes that mean "this conflicts with what is already recorded".
 CONFLICT_CODES = frozenset(
@@ -135,15 +142,20 @@ def exception_handler(exc, context):
     if response is None:
         return None  # an unexpected error: config.views.server_error answers JSON
     if isinstance(exc, exceptions.ValidationError):
+        # A serializer's refusal is about the request's shape: the answer's
+        # code is ``invalid`` and each field's own code (``required``,
+        # ``min_value``, ``invalid_code``…) is in ``fields``. A rule's
+        # refusal (``voucher_expired``…) is a service's Django
+        # ValidationError, answered above with the rule's code. Only an
+        # error about the request as a whole, with no field to name
+        # (``member_required``), keeps its own code.
         fields = _drf_fields(exc.detail)
         general = fields.pop("non_field_errors", None)
         errors = [e for errs in fields.values() for e in errs]
         if general:
             code, message = general[0]["code"], general[0]["message"]
         elif len(errors) == 1:
-            # One thing wrong: its own code is the answer's code
-            # ("refund_id_required", "invalid_code"), so clients branch on it.
-            code, message = errors[0]["code"], errors[0]["message"]
+            code, message = "invalid", errors[0]["message"]
         else:
             code, message = "invalid", _("Some fields are not valid.")
         response.data = error_body(code, message, fields or None)

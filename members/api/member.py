@@ -176,7 +176,8 @@ class OtpVerifyView(GenericAPIView):
             "for new clients only and never blocks the sign-in: `referral` "
             "says what became of it. Error codes: `otp_invalid` (400, with "
             "`attempts_left`), `otp_expired` (400), `invalid_phone`, "
-            "`invalid_code` (400), `member_blocked` (403), `phone_locked` "
+            "`invalid` (400; `fields.code` says `invalid_code` for a code "
+            "that is not digits), `member_blocked` (403), `phone_locked` "
             "(429: too many wrong codes in a row, even the right code is "
             "refused until `retry_after`), `throttled` (429)."
         ),

@@ -332,6 +332,10 @@ class Visit(models.Model):
         permissions = [
             ("cancel_visit", _("Can cancel a visit")),
             ("refund_visit", _("Can refund a visit")),
+            # A price other than the service's: within the program's limit,
+            # and beyond it (a manager's approval). Always with a reason.
+            ("change_visit_price", _("Can charge a price other than the service's")),
+            ("approve_visit_price", _("Can approve a price beyond the limit")),
         ]
         indexes = [
             models.Index(fields=["member", "-paid_at"], name="visit_member_paid_idx"),
@@ -387,6 +391,13 @@ class VisitLine(models.Model):
         Service, on_delete=models.PROTECT, related_name="+", verbose_name=_("service")
     )
     price = models.DecimalField(_("price"), **MONEY)
+    # The service's price when the visit was recorded, and why the line's own
+    # price differs from it (empty when it does not). None on lines recorded
+    # before the list price was kept.
+    list_price = models.DecimalField(_("list price"), null=True, blank=True, **MONEY)
+    price_reason = models.CharField(
+        _("reason for the price"), max_length=255, blank=True, default="", db_default=""
+    )
     quantity = models.PositiveSmallIntegerField(_("quantity"), default=1)
     refunded_quantity = models.PositiveSmallIntegerField(
         _("refunded quantity"), default=0, db_default=0

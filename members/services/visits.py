@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from itertools import zip_longest
 from typing import TypeVar
 
 from django.core.exceptions import ValidationError
@@ -42,6 +44,8 @@ class VisitLineInput:
     service: Service | int
     quantity: int = 1
     price: Decimal | str | int | None = None
+    # Why ``price`` differs from the service's (the checkout requires one).
+    price_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,12 +195,15 @@ def visit_insert(
     note: str = "",
     payment_card_token: str = "",
     context: dict | None = None,
+    price_reasons: Sequence[str] = (),
 ) -> VisitRecordResult:
     """Write a new visit, its lines and the member's stats; run the visit flow.
 
     The caller holds the member's lock, has run ``visit_checks`` and the lines'
     pricing, and has found no visit under this booking id. A duplicate
     ``(source, external_id)`` from a race raises ``IntegrityError``.
+    Each line keeps its service's price of the day; ``price_reasons`` (in the
+    order of ``priced``) say why a line's own price differs from it.
     """
     total = money(sum((price * qty for _s, price, qty in priced), Decimal("0")))
     visit = Visit(
@@ -215,8 +222,21 @@ def visit_insert(
     rows_insert([visit])
     visit.lines_recorded = rows_insert(
         [
-            VisitLine(visit=visit, service=service, price=price, quantity=qty)
-            for service, price, qty in priced
+            VisitLine(
+                visit=visit,
+                service=service,
+                price=price,
+                list_price=service.base_price,
+                price_reason=(
+                    reason.strip()[:255]
+                    if price != service.base_price and reason
+                    else ""
+                ),
+                quantity=qty,
+            )
+            for (service, price, qty), reason in zip_longest(
+                priced, price_reasons[: len(priced)], fillvalue=""
+            )
         ]
     )
     _member_stats_add(member.pk, amount_paid, paid_at)

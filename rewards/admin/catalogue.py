@@ -42,6 +42,7 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (_("Tiers"), {"fields": ["tier_window_days", "tier_grace_days"]}),
+        (_("Prices at the checkout"), {"fields": ["price_change_limit_pct"]}),
         (None, {"fields": ["updated_at"]}),
     ]
     readonly_fields = ["updated_at"]

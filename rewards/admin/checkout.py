@@ -12,6 +12,7 @@ import re
 
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
 from django.http import HttpResponseRedirect
@@ -41,6 +42,7 @@ from rewards.forms import (
 )
 from rewards.models import LedgerEntry, TierChange, VisitBenefit, Voucher
 from rewards.services.checkout import checkout_commit, checkout_quote
+from rewards.services.price_changes import PriceAuthority, price_authority_of
 
 CHECKOUT_PERMISSION = "members.add_visit"
 FIND_LIMIT = 8
@@ -149,8 +151,10 @@ def checkout_view(request):
     if not request.user.has_perm(CHECKOUT_PERMISSION):
         raise PermissionDenied
     choices = service_choices()
+    authority = price_authority_of(request.user)
+    allow_price = authority is not PriceAuthority.NONE
     if request.method == "POST":
-        return _checkout_post(request, choices)
+        return _checkout_post(request, choices, authority)
     find = request.GET.get("find", "").strip()[:100]
     candidates: list[Member] = []
     member = _member_from(request.GET.get("member"))
@@ -163,9 +167,12 @@ def checkout_view(request):
             "member": member.pk if member else None,
             "location": _default_location(request, member),
             "token": token_new(),
-        }
+        },
+        allow_price=allow_price,
     )
-    lines = CheckoutLineFormSet(prefix="lines", form_kwargs={"choices": choices})
+    lines = CheckoutLineFormSet(
+        prefix="lines", form_kwargs={"choices": choices, "allow_price": allow_price}
+    )
     return _render(
         request,
         form=form,
@@ -177,14 +184,19 @@ def checkout_view(request):
     )
 
 
-def _checkout_post(request, choices):
+def _checkout_post(request, choices, authority):
     data = request.POST.copy()
     codes = voucher_codes_split(data.get("voucher_codes", ""))
     if data.get("apply_voucher"):
         codes = voucher_codes_split(" ".join([*codes, data["apply_voucher"]]))
     data["voucher_codes"] = " ".join(codes)
-    form = CheckoutForm(data)
-    lines = CheckoutLineFormSet(data, prefix="lines", form_kwargs={"choices": choices})
+    allow_price = authority is not PriceAuthority.NONE
+    form = CheckoutForm(data, allow_price=allow_price)
+    lines = CheckoutLineFormSet(
+        data,
+        prefix="lines",
+        form_kwargs={"choices": choices, "allow_price": allow_price},
+    )
     member = _member_from(data.get("member"))
     quote, stale = None, None
     if form.is_valid() and lines.is_valid():
@@ -193,8 +205,9 @@ def _checkout_post(request, choices):
         order = {
             "member": cd["member"],
             "location": cd["location"],
-            "lines": lines.inputs(),
+            "lines": lines.inputs(cd.get("price_reason", "")),
             "voucher_codes": cd["voucher_codes"],
+            "price_authority": authority,
         }
         try:
             if "commit" in data:
@@ -247,7 +260,38 @@ def _commit(request, cd, order):
         recorded_by=request.user,
         note=cd["note"],
     )
+    if result.created:
+        _log_price_changes(request, result)
     return _done_redirect(result.visit, again=not result.created)
+
+
+def _log_price_changes(request, result) -> None:
+    """Prices other than the services' go into the visit's admin history too
+    (the lines keep them with their reason): who, what, from what, why."""
+    changed = [
+        ln
+        for ln in result.visit.lines_recorded
+        if ln.list_price is not None and ln.price != ln.list_price
+    ]
+    if not changed:
+        return
+    message = "; ".join(
+        _("%(service)s: %(list)s → %(price)s (%(reason)s)")
+        % {
+            "service": ln.service.name,
+            "list": money_text(ln.list_price),
+            "price": money_text(ln.price),
+            "reason": ln.price_reason,
+        }
+        for ln in changed
+    )
+    LogEntry.objects.log_actions(
+        user_id=request.user.pk,
+        queryset=[result.visit],
+        action_flag=ADDITION,
+        change_message=_("Recorded at the checkout with prices changed: %s") % message,
+        single_object=True,
+    )
 
 
 def _done_redirect(visit: Visit, *, again: bool) -> HttpResponseRedirect:

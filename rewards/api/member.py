@@ -15,7 +15,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from members.api.auth import MemberAPIView
-from members.api.common import ApiError, error_responses
+from members.api.common import REPLAYED_HEADER, ApiError, error_responses
 from rewards import selectors
 from rewards.api.serializers import (
     CatalogueRewardSerializer,
@@ -29,7 +29,7 @@ from rewards.api.serializers import (
     tier_status_data,
 )
 from rewards.models import Reward, Voucher
-from rewards.services.vouchers import reward_redeem, voucher_cancel
+from rewards.services.vouchers import reward_redeem_once, voucher_cancel
 
 TAG = "Member: points and rewards"
 IDEMPOTENCY_KEY_MAX = 100
@@ -186,13 +186,23 @@ class RewardRedeemView(MemberView):
         description=(
             "Deducts the reward's points and issues a voucher, atomically. A retry "
             "with the same key answers 201 with the same voucher (as it stands "
-            "now) and changes nothing. Refusals (400) carry the reason code the "
+            "now) and the header `Idempotent-Replayed: true`, and changes "
+            "nothing. Refusals (400) carry the reason code the "
             "catalogue shows: `reward_not_available`, `tier_too_low`, "
             "`limit_reached`, "
             "`points_insufficient`, `out_of_stock`."
         ),
         request=None,
-        parameters=[IDEMPOTENCY_KEY_HEADER],
+        parameters=[
+            IDEMPOTENCY_KEY_HEADER,
+            OpenApiParameter(
+                REPLAYED_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                response=[201],
+                description="`true` when this key had redeemed the reward before.",
+            ),
+        ],
         responses={
             201: VoucherResultSerializer,
             **error_responses(400, 401, 404, 409, 429),
@@ -206,11 +216,16 @@ class RewardRedeemView(MemberView):
         reward = Reward.objects.filter(pk=pk).first()
         if reward is None:
             raise ApiError(404, "not_found", _("No such reward."))
-        voucher = reward_redeem(member=self.member, reward=reward, idempotency_key=key)
-        return Response(
-            VoucherResultSerializer({"voucher": voucher}).data,
+        redemption = reward_redeem_once(
+            member=self.member, reward=reward, idempotency_key=key
+        )
+        response = Response(
+            VoucherResultSerializer({"voucher": redemption.voucher}).data,
             status=status.HTTP_201_CREATED,
         )
+        if redemption.replayed:
+            response[REPLAYED_HEADER] = "true"
+        return response
 
 
 # --- Vouchers -----------------------------------------------------------------
@@ -287,6 +302,7 @@ class VoucherCancelView(MemberVoucherMixin, MemberView):
         tags=[TAG],
         summary="Cancel an unused voucher: its points come back",
         description=(
+            "The voucher's points come back, paying off a points debt first. "
             "Cancelling a cancelled voucher again answers 200 and changes nothing. "
             "A used or expired voucher is a 400 `voucher_not_active`."
         ),

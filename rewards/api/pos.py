@@ -29,13 +29,14 @@ from core.rows import rows_insert
 from members import selectors as member_selectors
 from members import services as member_services
 from members.api.auth import PosAPIView
-from members.api.common import ApiError, error_body, error_responses
+from members.api.common import REPLAYED_HEADER, ApiError, error_body, error_responses
 from members.models import Member, Visit, VisitLine
 from members.services import VisitLineInput
 from rewards import selectors
 from rewards.api import pos_serializers as s
 from rewards.models import VisitBenefit, VisitReceipt
 from rewards.services.checkout import checkout_commit, checkout_quote
+from rewards.services.price_changes import PriceAuthority
 
 TAGS = ["POS"]
 # Serializers of the hot paths, built once per process: DRF deep-copies a
@@ -47,7 +48,6 @@ QUOTE_IN = s.PosCheckoutSerializer()
 VISIT_IN = s.PosVisitInSerializer()
 QUOTE_OUT = s.PosQuoteSerializer()
 RECORDED_OUT = s.PosVisitRecordedSerializer()
-REPLAYED_HEADER = "Idempotent-Replayed"
 # Service field names → the request's field names.
 FIELD_NAMES = {"points": "points_to_use"}
 
@@ -211,7 +211,10 @@ def checkout_lines(lines: list[dict]) -> list[VisitLineInput]:
             ref = service
         out.append(
             VisitLineInput(
-                service=ref, quantity=line["quantity"], price=line.get("price")
+                service=ref,
+                quantity=line["quantity"],
+                price=line.get("price"),
+                price_reason=line.get("price_reason", ""),
             )
         )
     return out
@@ -284,7 +287,10 @@ CHECKOUT_ERRORS = (
     "`voucher_not_found` (unknown or another member's), `voucher_not_active` "
     "(used or cancelled), `voucher_expired`, `voucher_duplicate`, "
     "`voucher_service_missing`, `voucher_not_applicable`, "
-    "`voucher_not_for_checkout`, `points_insufficient`, `points_over_limit`."
+    "`voucher_not_for_checkout`, `points_insufficient`, `points_over_limit`, "
+    "`price_reason_required` (a `price` other than the service's without "
+    "`price_reason`), `price_beyond_limit` (further from it than the program's "
+    "price change limit)."
 )
 
 
@@ -297,6 +303,8 @@ class _CheckoutView(PosAPIView):
             "lines": checkout_lines(data["lines"]),
             "voucher_codes": data["voucher_codes"],
             "points_to_use": data["points_to_use"],
+            # A till sets prices within the program's limit, with a reason.
+            "price_authority": PriceAuthority.LIMITED,
         }
 
 
@@ -427,7 +435,12 @@ class VisitRecordView(_CheckoutView):
 
 def _receipt_store(result) -> dict:
     """The answer to a new visit, from what the checkout just wrote; kept
-    (``VisitReceipt``) in the visit's transaction for the booking's retries."""
+    (``VisitReceipt``) in the visit's transaction for the booking's retries.
+
+    The member's balance is the wallet's once every reaction to the visit has
+    posted (a referee's referral bonus, a debt settled), read in the same
+    transaction: the first answer and its replays show what the visit left.
+    """
     outcome = result.outcome
     visit = result.visit
     body = RECORDED_OUT.to_representation(
@@ -439,7 +452,7 @@ def _receipt_store(result) -> dict:
             "tier_upgraded_to": outcome.tier_upgraded_to if outcome else None,
             "member": {
                 "id": visit.member_id,
-                "points_balance": outcome.balance_after if outcome else 0,
+                "points_balance": selectors.wallet_balance(member_id=visit.member_id),
             },
         }
     )

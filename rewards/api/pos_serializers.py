@@ -170,7 +170,17 @@ class PosLineInSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         min_value=0,
-        help_text=_("Unit price charged, if not the service's base price."),
+        help_text=_(
+            "Unit price charged, if not the service's base price: within the "
+            "program's price change limit, and with `price_reason`."
+        ),
+    )
+    price_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        default="",
+        help_text=_("Why the line's price differs from the service's."),
     )
 
 

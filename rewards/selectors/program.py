@@ -36,6 +36,7 @@ __all__ = [
     "category_rates",
     "day_start",
     "wallet_of",
+    "wallet_balance",
     "PointsSummary",
     "points_summary",
     "points_spendable",
@@ -113,6 +114,17 @@ def wallet_of(member: Member | int) -> Wallet | None:
     return Wallet.objects.select_related("tier").filter(pk=member_id).first()
 
 
+def wallet_balance(*, member_id: int) -> int:
+    """The member's points (available + pending) as the wallet row holds them.
+
+    Inside a transaction that posted points, what everything it posted left:
+    each posting's ``WalletState`` knows only its own entries. One primary-key
+    read, its statement written once per connection (``core.rows``).
+    """
+    wallet = rows.row_get(Wallet, member_id)
+    return wallet.available + wallet.pending if wallet is not None else 0
+
+
 @dataclass(frozen=True)
 class PointsSummary:
     available: int
@@ -121,6 +133,9 @@ class PointsSummary:
     expiring_soon: int
     expiring_on: date | None
     money_value: Decimal
+    # The wallet's tier (None without a wallet): ``tier_by_id`` gives the row
+    # from the process cache, so a summary needs no join.
+    tier_id: int | None = None
 
 
 def points_summary(*, member: Member | int, today: date | None = None) -> PointsSummary:
@@ -140,7 +155,8 @@ def points_summary(*, member: Member | int, today: date | None = None) -> Points
 # dates' sums joined on a one-row driver, so it always answers at least one row
 # and never more than LIMIT, however many lots a member holds.
 _POINTS_SQL = """
-SELECT w.available, w.pending, w.debt, s.points, s.first_on, l.expires_on, l.points
+SELECT w.available, w.pending, w.debt, s.points, s.first_on, w.tier_id,
+    l.expires_on, l.points
 FROM (SELECT 1 AS one) AS d
 LEFT JOIN {wallet} AS w ON w.member_id = %s
 LEFT JOIN (
@@ -182,7 +198,7 @@ def _points_read(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         result = cursor.fetchall()
-    available, pending, debt, soon, first_on = result[0][:5]
+    available, pending, debt, soon, first_on, tier_id = result[0][:6]
     available = available or 0
     summary = PointsSummary(
         available=available,
@@ -192,6 +208,7 @@ def _points_read(
         expiring_soon=int(soon or 0),
         expiring_on=_date_of(first_on),
         money_value=money(available * settings.money_per_point),
+        tier_id=tier_id,
     )
     dates = [
         (_date_of(on), int(points)) for *_s, on, points in result if on is not None

@@ -40,6 +40,7 @@ from rewards import selectors as reward_selectors
 from rewards.flow import RewardsVisitOutcome
 from rewards.models import LedgerEntry, Tier
 from rewards.services.ledger import wallet_lock, wallet_read
+from rewards.services.price_changes import PriceAuthority, price_changes_check
 from rewards.services.pricing import Quote, inputs_check, inputs_normal, price_visit
 
 # Member fields a checkout does not read: left out of its reads of the row.
@@ -52,12 +53,14 @@ def checkout_quote(
     member: Member,
     location: Location,
     lines: list[VisitLineInput],
+    price_authority: PriceAuthority = PriceAuthority.NONE,
     **inputs: Any,
 ) -> Quote:
     """Price a visit for ``member``: every benefit with its source. Writes nothing.
 
     An unknown or erased member raises ``Member.DoesNotExist``; a blocked one
-    ``member_not_active``.
+    ``member_not_active``. A line priced other than its service needs a reason
+    and the ``price_authority`` for it (``rewards.services.price_changes``).
 
     ``inputs`` are pricing's (``points_to_use``) and the benefit sources'
     (``voucher_codes``, …).
@@ -74,7 +77,7 @@ def checkout_quote(
     wallet, spendable = reward_selectors.wallet_spendable(
         member_id=member_id, today=timezone.localdate(at)
     )
-    return price_visit(
+    quote = price_visit(
         member=member,
         location=location,
         lines=lines,
@@ -83,6 +86,14 @@ def checkout_quote(
         inputs=inputs,
         spendable=spendable,
     )
+    price_changes_check(
+        [
+            (ql.service, ql.unit_price, ln.price_reason)
+            for ql, ln in zip(quote.lines, lines, strict=True)
+        ],
+        authority=price_authority,
+    )
+    return quote
 
 
 def _member_usable(member: Member) -> None:
@@ -116,6 +127,7 @@ def checkout_commit(
     payment_card_token: str = "",
     receipt: Callable[[CheckoutResult], Any] | None = None,
     receipt_relation: str | None = None,
+    price_authority: PriceAuthority = PriceAuthority.NONE,
     **inputs: Any,
 ) -> CheckoutResult:
     """Record the paid visit exactly as quoted, atomically; idempotent by external id.
@@ -142,6 +154,7 @@ def checkout_commit(
             payment_card_token=payment_card_token,
             receipt=receipt,
             receipt_relation=receipt_relation,
+            price_authority=price_authority,
             inputs=inputs,
         )
         try:
@@ -174,6 +187,7 @@ def _commit(
     payment_card_token: str,
     receipt,
     receipt_relation: str | None,
+    price_authority: PriceAuthority,
     inputs: Mapping[str, Any],
 ) -> CheckoutResult:
     at = timezone.now()
@@ -181,6 +195,11 @@ def _commit(
     paid_at = paid_at or at
     member_services.visit_checks(source=source, paid_at=paid_at, location=location)
     priced = member_services.price_lines(lines)
+    reasons = [ln.price_reason for ln in lines]
+    price_changes_check(
+        [(s, p, r) for (s, p, _q), r in zip(priced, reasons, strict=True)],
+        authority=price_authority,
+    )
     fingerprint = _checkout_fingerprint(member_id, location, priced, inputs)
     # Lock order: the member row, then the wallet; each once.
     # The phone is not read by a checkout: parsing it costs more than the row.
@@ -225,6 +244,7 @@ def _commit(
         note=note,
         payment_card_token=payment_card_token,
         context={"quote": quote, "wallet": state},
+        price_reasons=reasons,
     )
     outcome = recorded.reaction(RewardsVisitOutcome)
     result = CheckoutResult(

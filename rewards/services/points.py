@@ -247,8 +247,10 @@ def points_return(
     lots), so what earlier returns handled is always the same prefix of that
     order and a later return knows, per lot, what is still out. Lots that
     expired meanwhile get nothing back: those points would have expired
-    anyway; the entry says how many. Idempotent by ``key``; returns None when
-    nothing is left to return.
+    anyway; the entry says how many. Like every credit, the points returned
+    settle a points debt first (``debt_settle``), so no wallet holds points
+    and a debt at once. Idempotent by ``key``; returns None when nothing is
+    left to return.
     """
     existing = entry_by_key(key)
     if existing is not None:
@@ -286,6 +288,7 @@ def points_return(
         now=now,
     )
     lots_commit(entry, moves)
+    debt_settle(state, key=f"settle:{key}", now=now, actor=actor, visit=spend.visit)
     return entry
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -31,7 +32,14 @@ def voucher_code_normalize(code: str) -> str:
     return "".join(ch for ch in (code or "").upper() if ch.isalnum())
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class Redemption:
+    """The voucher a redemption answers with, and whether this call issued it."""
+
+    voucher: Voucher
+    replayed: bool  # the key had redeemed before: nothing was spent this time
+
+
 def reward_redeem(
     *,
     member: Member,
@@ -40,12 +48,32 @@ def reward_redeem(
     actor=None,
     now: datetime | None = None,
 ) -> Voucher:
+    """Buy a reward with points: ``reward_redeem_once``'s voucher."""
+    return reward_redeem_once(
+        member=member,
+        reward=reward,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        now=now,
+    ).voucher
+
+
+@transaction.atomic
+def reward_redeem_once(
+    *,
+    member: Member,
+    reward: Reward,
+    idempotency_key: str,
+    actor=None,
+    now: datetime | None = None,
+) -> Redemption:
     """Buy a reward with points: deduct them and issue a voucher, atomically.
 
     Idempotent by ``idempotency_key`` (the API's Idempotency-Key header): a
-    retry returns the voucher issued the first time. Refused with a clear code
-    when the reward is not available, out of stock, over the member's limit,
-    above their tier, or their points do not cover it.
+    retry returns the voucher issued the first time, ``replayed``, and spends
+    nothing. Refused with a clear code when the reward is not available, out
+    of stock, over the member's limit, above their tier, or their points do
+    not cover it.
     """
     now = now or timezone.now()
     key = f"redeem:{member.pk}:{idempotency_key}"
@@ -58,7 +86,7 @@ def reward_redeem(
                 _("This request key was already used for another reward."),
                 "idempotency_key_reused",
             )
-        return existing
+        return Redemption(voucher=existing, replayed=True)
     # The status in the database, not the caller's copy: a member blocked a
     # moment ago must not spend.
     status = Member.objects.filter(pk=member.pk).values_list("status", flat=True)[0]
@@ -145,7 +173,7 @@ def reward_redeem(
         },
         dedupe_key=f"voucher_issued:{voucher.pk}",
     )
-    return voucher
+    return Redemption(voucher=voucher, replayed=False)
 
 
 @transaction.atomic
@@ -323,7 +351,9 @@ def voucher_by_code(code: str) -> Voucher | None:
 
 
 __all__ = [
+    "Redemption",
     "reward_redeem",
+    "reward_redeem_once",
     "voucher_cancel",
     "voucher_issue",
     "voucher_mark_used",

@@ -696,3 +696,17 @@ def test_member_search_with_a_nul_byte_is_no_server_error(admin_client, anna_and
     )
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "role", ["front_desk_client", "manager_client", "analyst_client"]
+)
+def test_every_role_that_sees_a_visit_sees_its_lines(request, role, record_visit):
+    client = request.getfixturevalue(role)
+    visit = record_visit(MemberFactory())
+
+    page = client.get(reverse("admin:members_visit_change", args=[visit.pk]))
+
+    assert page.status_code == 200
+    assert "Classic massage, 60 min" in page.content.decode()
+    assert "inline-group" in page.content.decode()

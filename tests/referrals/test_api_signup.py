@@ -18,7 +18,7 @@ from members.services import member_update
 from referrals.models import Referral, ReferralEvent
 from referrals.services import referral_code_for
 from tests.conftest import moscow
-from tests.referrals.conftest import member_new, new_phone, referral_of
+from tests.referrals.conftest import member_new, new_phone, points_of, referral_of
 
 pytestmark = pytest.mark.django_db
 
@@ -321,6 +321,31 @@ def test_without_a_card_token_no_hash_is_kept(pos_api, location, service, member
     pos_visit(pos_api(location), member, "b-1", service)
 
     assert Visit.objects.get(external_id="b-1").payment_card_hash == ""
+
+
+def test_the_first_visits_answer_counts_the_friends_referral_bonus(
+    pos_api, location, service, referrer, signup
+):
+    # Given a friend who signed up with a code
+    friend = signup(referrer.code)
+    till = pos_api(location)
+
+    # When the till records their first paid visit: the visit's points and, in
+    # the same transaction, the friend's referral bonus
+    response = pos_visit(till, friend, "b-1", service)
+
+    # Then the answer's balance is the wallet's, bonus included
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    bonus = referral_of(friend).friend_points
+    assert bonus > 0
+    assert body["member"]["points_balance"] == body["points_earned"] + bonus
+    available, pending, _debt = points_of(friend)
+    assert body["member"]["points_balance"] == available + pending
+    # And a retry replays that answer, the one kept with the visit
+    again = pos_visit(till, friend, "b-1", service)
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == body
 
 
 def test_two_friends_paying_with_one_card_the_second_is_held(

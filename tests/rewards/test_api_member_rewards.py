@@ -222,6 +222,9 @@ def test_a_retry_with_the_same_key_gets_the_same_answer_and_buys_nothing_more(
 
     assert (again.status_code, again.json()) == (first.status_code, first.json())
     assert first.status_code == 201
+    # Only the retry says it is one, as a replayed visit does
+    assert not first.has_header("Idempotent-Replayed")
+    assert again["Idempotent-Replayed"] == "true"
     assert Voucher.objects.filter(member=member).count() == 1
     assert balances(member) == (400, 0, 0)
     assert Reward.objects.get(pk=reward.pk).stock == 9
@@ -236,6 +239,7 @@ def test_a_retry_gets_its_voucher_even_after_the_reward_is_withdrawn(api, member
     again = redeem(api, reward.pk, key="same")
 
     assert (again.status_code, again.json()) == (201, first.json())
+    assert again["Idempotent-Replayed"] == "true"
 
 
 def test_a_new_key_buys_again(api, member):
@@ -243,8 +247,9 @@ def test_a_new_key_buys_again(api, member):
     reward = RewardFactory(points_cost=100)
 
     redeem(api, reward.pk, key="a")
-    redeem(api, reward.pk, key="b")
+    second = redeem(api, reward.pk, key="b")
 
+    assert not second.has_header("Idempotent-Replayed")
     assert Voucher.objects.filter(member=member).count() == 2
     assert balances(member) == (300, 0, 0)
 

@@ -360,6 +360,10 @@ def test_registration_errors_name_their_field(pos, body, field, code):
 
     assert response.status_code == 400
     assert code in codes(response)[field]
+    # Not a phone number is a documented code of its own; the rest is shape.
+    assert response.json()["code"] == (
+        "invalid_phone" if code == "invalid_phone" else "invalid"
+    )
     assert Member.objects.count() == 0
 
 
@@ -400,7 +404,7 @@ def test_quote_prices_the_visit_line_by_line(pos, member, service, addon):
             "phone": str(member.phone),
             "lines": [
                 {"service": "classic-60", "quantity": 2},
-                {"service": addon.pk, "price": "400.00"},
+                {"service": addon.pk, "price": "400.00", "price_reason": "Regular"},
             ],
             "voucher_codes": [voucher.code.lower()],
             "points_to_use": 300,
@@ -561,6 +565,57 @@ def test_quote_line_errors_name_their_field(pos, member, service, lines, field, 
 
     assert response.status_code == 400, response.json()
     assert code in codes(response)[field], response.json()
+    # A wrong shape is ``invalid``; an unknown service is a rule's refusal,
+    # answered with its own code (docs/api.md, *Errors*).
+    answer = "unknown_service" if code == "unknown_service" else "invalid"
+    assert response.json()["code"] == answer
+
+
+QUOTE_AND_VISIT = pytest.mark.parametrize("path", ["pos-quote", "pos-visits"])
+
+
+@QUOTE_AND_VISIT
+@pytest.mark.parametrize(
+    "change,field,code",
+    [
+        ({"points_to_use": -5}, "points_to_use", "min_value"),
+        ({"points_to_use": "many"}, "points_to_use", "invalid"),
+        (
+            {"lines": [{"service": "classic-60", "quantity": -1}]},
+            "lines.0.quantity",
+            "min_value",
+        ),
+        ({"lines": None}, "lines", "null"),
+        ({"voucher_codes": "ABC"}, "voucher_codes", "not_a_list"),
+    ],
+)
+def test_a_wrongly_shaped_checkout_answers_invalid_with_the_detail_in_fields(
+    pos, member, service, path, change, field, code
+):
+    body = {
+        "member_id": member.pk,
+        "external_id": "B-shape",
+        "lines": [{"service": "classic-60"}],
+        **change,
+    }
+
+    response = pos.post(reverse(path), body)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert codes(response) == {field: [code]}
+    assert not Visit.objects.exists()
+
+
+@QUOTE_AND_VISIT
+def test_a_missing_field_answers_invalid_with_required_in_fields(
+    pos, member, service, path
+):
+    response = pos.post(reverse(path), {"member_id": member.pk, "external_id": "B-1"})
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert codes(response) == {"lines": ["required"]}
 
 
 def test_voucher_errors_are_the_pricing_services(pos, member, service):
@@ -646,6 +701,7 @@ def test_a_negative_points_amount_is_a_field_error(pos, member, service):
     )
 
     assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
     assert codes(response) == {"points_to_use": ["min_value"]}
 
 

@@ -22,13 +22,20 @@ from members import services as member_services
 from members.models import Member, Visit
 from members.privacy import member_erase
 from members.services import member_update
-from rewards.models import LedgerEntry, TierChange, VisitBenefit, VisitReceipt, Voucher
+from rewards.models import (
+    LedgerEntry,
+    TierChange,
+    VisitBenefit,
+    VisitReceipt,
+    Voucher,
+)
 from tests.conftest import moscow, stats_of
 from tests.factories import LocationFactory, MemberFactory, RewardFactory
 from tests.rewards.conftest import (
     assert_books_balance,
     balances,
     give_points,
+    program_set,
     row_counts,
     tier,
     tier_set,
@@ -94,7 +101,12 @@ def test_record_a_paid_visit(pos, regular, location, service, addon):
             regular,
             lines=[
                 {"service": "classic-60"},
-                {"service": addon.pk, "quantity": 2, "price": "450.00"},
+                {
+                    "service": addon.pk,
+                    "quantity": 2,
+                    "price": "450.00",
+                    "price_reason": "Loyal client",
+                },
             ],
             voucher_codes=[voucher.code],
             points_to_use=200,
@@ -216,7 +228,7 @@ def test_a_retry_by_service_id_is_the_same_booking(pos, regular, service):
     "change",
     [
         {"lines": [{"service": "classic-60", "quantity": 2}]},
-        {"lines": [{"service": "classic-60", "price": "2500.00"}]},
+        {"lines": [{"service": "classic-60", "price": "2500.00", "price_reason": "x"}]},
         {"lines": [{"service": "aroma"}]},
         {"points_to_use": 50},
         {"voucher_codes": ["VOUCHER"]},
@@ -282,10 +294,16 @@ def test_a_first_visit_shows_the_welcome_and_a_tier_upgrade(pos, member, service
 
 def test_a_visit_that_moves_no_points_reports_the_balance_before(pos, regular):
     give_points(regular, 40)
+    program_set(price_change_limit_pct=100)  # a free visit
     response = pos.post(
-        VISITS, booking(regular, lines=[{"service": "classic-60", "price": "0"}])
+        VISITS,
+        booking(
+            regular,
+            lines=[{"service": "classic-60", "price": "0", "price_reason": "Gift"}],
+        ),
     )
 
+    assert response.status_code == 201, response.json()
     body = response.json()
     assert (body["points_earned"], body["points_used"]) == (0, 0)
     assert body["member"]["points_balance"] == 40
@@ -365,6 +383,7 @@ def test_external_id_is_required(pos, regular):
 
     response = pos.post(VISITS, body)
 
+    assert response.json()["code"] == "invalid"
     assert codes(response) == {"external_id": ["required"]}
 
 
@@ -380,10 +399,11 @@ def test_recording_a_visit_costs_a_fixed_number_of_queries(
     # Then a new visit with a voucher and points (the hot path): stamps; the
     # checkout (member lock — by id, no look-up first —, booking id, wallet
     # lock, voucher, spendable points, visit, lines, stats, benefits, voucher
-    # used, lots, spend, lots, allocations, earn, lot, wallet) and the kept
-    # answer. Two of the 21 are the test transaction's savepoints; the key,
-    # settings, tiers, rates and services come from the process caches.
-    with django_assert_num_queries(21):
+    # used, lots, spend, lots, allocations, earn, lot, wallet), the balance
+    # every reaction left and the kept answer. Two of the 22 are the test
+    # transaction's savepoints; the key, settings, tiers, rates and services
+    # come from the process caches.
+    with django_assert_num_queries(22):
         response = pos.post(VISITS, body)
     assert response.status_code == 201
 
@@ -400,8 +420,9 @@ def test_a_plain_visit_costs_fewer_queries(
     access.api_key_authenticate(pos.raw_key)
 
     # stamps · member lock · booking id · wallet lock · visit · lines · stats ·
-    # earn · lot · wallet · the kept answer: 11 (+ the test's savepoints)
-    with django_assert_num_queries(13):
+    # earn · lot · wallet · the balance · the kept answer: 12 (+ the test's
+    # savepoints)
+    with django_assert_num_queries(14):
         response = pos.post(VISITS, booking(regular, lines=[{"service": service.pk}]))
     assert response.status_code == 201
 
@@ -520,6 +541,8 @@ def test_refund_by_lines_needs_a_refund_id(pos, regular):
     )
 
     assert response.status_code == 400
+    # Documented "in fields.refund_id, with code: invalid".
+    assert response.json()["code"] == "invalid"
     assert codes(response) == {"refund_id": ["refund_id_required"]}
 
 

@@ -31,6 +31,7 @@ from rewards.services import (
     voucher_issue,
 )
 from rewards.services import pricing as checkout_module
+from rewards.services.price_changes import PriceAuthority
 from tests.conftest import error_codes, moscow
 from tests.factories import MemberFactory, RewardFactory, ServiceFactory
 from tests.rewards.conftest import (
@@ -787,7 +788,15 @@ def test_a_redeemed_voucher_works_at_checkout(member, checkout, catalogue):
 def test_quote_lines_keep_the_prices_given(member, quote, catalogue):
     q = quote(
         member,
-        lines=[VisitLineInput(service=catalogue["massage"], price="2000", quantity=2)],
+        lines=[
+            VisitLineInput(
+                service=catalogue["massage"],
+                price="2000",
+                quantity=2,
+                price_reason="Staff price",
+            )
+        ],
+        price_authority=PriceAuthority.ANY,
     )
 
     assert (q.total, q.lines[0].unit_price) == (Decimal("4000.00"), Decimal("2000.00"))

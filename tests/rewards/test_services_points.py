@@ -21,7 +21,12 @@ from rewards.models import (
     PointLot,
     Voucher,
 )
-from rewards.services import points_adjust, points_bonus, reward_redeem
+from rewards.services import (
+    points_adjust,
+    points_bonus,
+    reward_redeem,
+    voucher_cancel,
+)
 from tests.conftest import error_codes, moscow
 from tests.factories import (
     MemberFactory,
@@ -443,6 +448,47 @@ def test_pending_earnings_settle_a_debt_too(member, record_visit):
     members_services.visit_refund(visit=second)
     assert balances(member) == (0, 0, 150)
     assert_books_balance(member)
+
+
+def test_points_a_cancelled_voucher_returns_settle_the_debt_first(member, record_visit):
+    # Given 200 bonus points and 150 earned on a visit, 300 spent on a voucher,
+    # then the visit refunded: 50 taken back, 100 owed
+    give_points(member, 200)
+    visit = record_visit(member)
+    voucher = reward_redeem(
+        member=member, reward=RewardFactory(points_cost=300), idempotency_key="r"
+    )
+    members_services.visit_refund(visit=visit, reason="complaint")
+    assert balances(member) == (0, 0, 100)
+
+    # When the voucher is cancelled and its 300 points come back
+    voucher_cancel(voucher=voucher)
+
+    # Then they pay the debt first: only the rest is spendable
+    assert balances(member) == (200, 0, 0)
+    back, settlement = entries(member)[-2:]
+    assert (back.kind, back.amount, back.voucher) == (Kind.REVERSE, 300, voucher)
+    assert (
+        settlement.kind,
+        settlement.amount,
+        settlement.debt_change,
+        settlement.debt_after,
+    ) == (Kind.DEBT_SETTLEMENT, -100, -100, 0)
+    assert settlement.balance_after == 200
+    assert_books_balance(member)
+
+
+def test_a_voucher_cancelled_without_a_debt_settles_nothing(member):
+    give_points(member, 300)
+    voucher = reward_redeem(
+        member=member, reward=RewardFactory(points_cost=100), idempotency_key="r"
+    )
+
+    voucher_cancel(voucher=voucher)
+
+    assert balances(member) == (300, 0, 0)
+    assert entries(member)[-1].kind == Kind.REVERSE
+    assert not LedgerEntry.objects.filter(kind=Kind.DEBT_SETTLEMENT).exists()
 
 
 # --- The hash chain and append-only entries ---------------------------------

@@ -16,6 +16,7 @@ from rewards.models import LedgerEntry, Reward, Voucher
 from rewards.services import reward_redeem, voucher_cancel, voucher_issue
 from rewards.services.vouchers import (
     CODE_ALPHABET,
+    reward_redeem_once,
     voucher_by_code,
     voucher_mark_used,
 )
@@ -144,6 +145,16 @@ def test_the_same_request_key_returns_the_same_voucher(rich, reward):
 
     assert again.pk == first.pk
     assert state_of(rich) == before
+    assert balances(rich) == (600, 0, 0)
+
+
+def test_a_retry_is_told_apart_from_the_redemption_it_repeats(rich, reward):
+    first = reward_redeem_once(member=rich, reward=reward, idempotency_key="req-1")
+
+    again = reward_redeem_once(member=rich, reward=reward, idempotency_key="req-1")
+
+    assert (first.replayed, again.replayed) == (False, True)
+    assert again.voucher.pk == first.voucher.pk
     assert balances(rich) == (600, 0, 0)
 
 
