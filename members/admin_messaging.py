@@ -26,6 +26,7 @@ from members.admin_privacy import sees_contacts
 from members.admin_text import recipient_masked
 from members.messaging import rendering
 from members.messaging.services import message_resend
+from members.messaging.types import message_type_label, message_types
 from members.models import Message, MessageTemplate
 from members.services import phone_normalize
 
@@ -44,11 +45,47 @@ def sample_context(key: str) -> dict:
     }.get(key, {})
 
 
+class MessageTypeFilter(admin.SimpleListFilter):
+    """Filter by the kind of message, named as staff read it."""
+
+    title = _("kind of message")
+    parameter_name = "type"
+    field = "template_key"
+
+    def lookups(self, request, model_admin):
+        return sorted(
+            ((key, str(label)) for key, label in message_types().items()),
+            key=lambda item: item[1],
+        )
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(**{self.field: self.value()})
+
+
+class TemplateTypeFilter(MessageTypeFilter):
+    field = "key"
+
+
 class MessageTemplateForm(forms.ModelForm):
     class Meta:
         model = MessageTemplate
         fields = ["key", "channel", "language", "subject", "body", "is_active"]
         widgets = {"body": forms.Textarea(attrs={"rows": 8, "cols": 80})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "key" in self.fields:
+            # A new template is for a kind of message some app sends.
+            self.fields["key"] = forms.ChoiceField(
+                label=_("kind of message"),
+                choices=[("", "---------")]
+                + sorted(
+                    ((k, str(v)) for k, v in message_types().items()),
+                    key=lambda item: item[1],
+                ),
+            )
 
     def _clean_template(self, name: str) -> str:
         text = self.cleaned_data.get(name, "")
@@ -74,15 +111,37 @@ class MessageTemplateForm(forms.ModelForm):
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(admin.ModelAdmin):
     form = MessageTemplateForm
-    list_display = ["key", "channel", "language", "subject", "is_active", "updated_at"]
-    list_filter = ["channel", "language", "key", "is_active"]
-    search_fields = ["key", "subject", "body"]
-    readonly_fields = ["preview", "updated_at"]
+    list_display = [
+        "type_label",
+        "channel",
+        "language",
+        "subject",
+        "is_active",
+        "updated_at",
+    ]
+    list_filter = ["channel", "language", TemplateTypeFilter, "is_active"]
+    search_fields = ["subject", "body"]
+    readonly_fields = ["preview", "updated_at", "type_label"]
     fieldsets = [
         (None, {"fields": ["key", "channel", "language", "is_active"]}),
         (_("Text"), {"fields": ["subject", "body", "preview"]}),
         (None, {"fields": ["updated_at"]}),
     ]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        # An existing template's kind is fixed: shown by its name, not its key.
+        first = fieldsets[0][1]["fields"]
+        return [
+            (None, {"fields": ["type_label" if f == "key" else f for f in first]}),
+            *fieldsets[1:],
+        ]
+
+    @admin.display(description=_("kind of message"), ordering="key")
+    def type_label(self, template: MessageTemplate):
+        return message_type_label(template.key)
 
     @admin.display(description=_("preview"))
     def preview(self, template: MessageTemplate):
@@ -112,7 +171,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 class MessageAdmin(admin.ModelAdmin):
     list_display = [
         "created_at",
-        "template_key",
+        "type_label",
         "channel",
         "kind",
         "recipient_display",
@@ -125,7 +184,7 @@ class MessageAdmin(admin.ModelAdmin):
         "status",
         "channel",
         "kind",
-        "template_key",
+        MessageTypeFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
     list_select_related = ["member"]
@@ -144,7 +203,7 @@ class MessageAdmin(admin.ModelAdmin):
                     "channel",
                     "kind",
                     "recipient",
-                    "template_key",
+                    "type_label",
                     "language",
                     "dedupe_key",
                 ]
@@ -238,6 +297,10 @@ class MessageAdmin(admin.ModelAdmin):
                 )
                 return found, False
         return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description=_("kind of message"), ordering="template_key")
+    def type_label(self, message: Message):
+        return message_type_label(message.template_key)
 
     @admin.display(description=_("recipient"), ordering="recipient")
     def recipient_display(self, message: Message):

@@ -101,7 +101,7 @@ class ReferralProgram(models.Model):
             "is reduced by what the first-visit discount already gave."
         ),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("referral program")
@@ -217,7 +217,7 @@ class Referral(models.Model):
         verbose_name=_("reviewed by"),
     )
     review_note = models.CharField(_("review note"), max_length=255, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["-registered_at", "-id"]
@@ -259,8 +259,8 @@ class HeldReferral(Referral):
 
     class Meta:
         proxy = True
-        verbose_name = _("held referral")
-        verbose_name_plural = _("review queue")
+        verbose_name = _("referral to review")
+        verbose_name_plural = _("referrals to review")
 
 
 class Referrer(Member):
@@ -336,7 +336,9 @@ class ReferralEvent(models.Model):
         verbose_name_plural = _("referral events")
 
     def __str__(self) -> str:
-        return f"{self.from_status or '∅'} → {self.to_status}: {self.reason}"
+        # Shown in the referral's history rows: words, never codes.
+        before = self.get_from_status_display() if self.from_status else "—"
+        return f"{before} → {self.get_to_status_display()}: {reason_label(self.reason)}"
 
 
 def reason_label(reason: str) -> str:

@@ -25,6 +25,7 @@ from datetime import date, timedelta
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -44,6 +45,11 @@ class Job:
     name: str
     run: Callable[..., dict]
     description: str
+    label: str = ""  # what staff read; ``name`` is for the command line
+
+    @property
+    def title(self) -> str:
+        return str(self.label or self.name)
 
 
 # In this order: points activate before anything reads balances, lots expire
@@ -56,6 +62,7 @@ JOBS: dict[str, Job] = {
             "activate_pending",
             batch.lots_activate,
             gettext_lazy("Pending points whose pending period ended become spendable."),
+            gettext_lazy("Activate pending points"),
         ),
         Job(
             "expire_points",
@@ -63,11 +70,13 @@ JOBS: dict[str, Job] = {
             gettext_lazy(
                 "Points past their expiry date expire; inactive members' points burn."
             ),
+            gettext_lazy("Expire points"),
         ),
         Job(
             "expire_vouchers",
             batch.vouchers_expire_due,
             gettext_lazy("Unused vouchers past their validity expire."),
+            gettext_lazy("Expire vouchers"),
         ),
         Job(
             "review_tiers",
@@ -75,24 +84,76 @@ JOBS: dict[str, Job] = {
             gettext_lazy(
                 "Nightly tier review: upgrades, at-risk marks, downgrades after grace."
             ),
+            gettext_lazy("Review tiers"),
         ),
         Job(
             "issue_tier_perks",
             batch.tier_perks_issue,
             gettext_lazy("On the 1st: the monthly perk voucher of each member's tier."),
+            gettext_lazy("Issue monthly tier perks"),
         ),
         Job(
             "queue_expiry_notices",
             batch.expiry_notices_queue,
             gettext_lazy("Queue “your points expire soon” notices."),
+            gettext_lazy("Queue expiry notices"),
         ),
         Job(
             "send_expiry_notices",
             batch.expiry_notices_send,
             gettext_lazy("Hand the queued expiry notices to the outbox."),
+            gettext_lazy("Send expiry notices"),
         ),
     ]
 }
+
+
+# What the jobs' results count, as staff read it (``JobRun.result``).
+RESULT_LABELS = {
+    "activated": gettext_lazy("points activated"),
+    "lots": gettext_lazy("lots"),
+    "members": gettext_lazy("members"),
+    "points": gettext_lazy("points"),
+    "vouchers": gettext_lazy("vouchers"),
+    "upgraded": gettext_lazy("upgraded"),
+    "downgraded": gettext_lazy("downgraded"),
+    "at_risk": gettext_lazy("below the threshold"),
+    "recovered": gettext_lazy("back above it"),
+    "wallets_created": gettext_lazy("wallets created"),
+    "overrides_ended": gettext_lazy("manual tiers ended"),
+    "changed_after_override": gettext_lazy("changed after a manual tier"),
+    "expires_on": gettext_lazy("expiring on"),
+    "notices": gettext_lazy("notices"),
+    "notices_sent": gettext_lazy("notices sent"),
+    "notices_skipped": gettext_lazy("notices skipped"),
+    "messages": gettext_lazy("messages"),
+    "skipped": gettext_lazy("skipped"),
+}
+# Reasons a job gives for doing nothing, as staff read them.
+SKIP_REASONS = {
+    "no tiers": gettext_lazy("no tiers"),
+    "not the 1st of the month": gettext_lazy("not the 1st of the month"),
+}
+
+
+def job_title(name: str) -> str:
+    job = JOBS.get(name)
+    return job.title if job else name
+
+
+def result_text(result: dict) -> str:
+    """A run's result as a sentence of counts: "upgraded 12 · downgraded 3"."""
+    parts = []
+    for key, value in (result or {}).items():
+        label = RESULT_LABELS.get(key, key.replace("_", " "))
+        if isinstance(value, bool):
+            value = "✓" if value else "—"
+        elif isinstance(value, int):
+            value = number_format(value, force_grouping=True)
+        elif isinstance(value, str):
+            value = SKIP_REASONS.get(value, value)
+        parts.append(f"{label}: {value}")
+    return " · ".join(parts)
 
 
 class UnknownJob(ValueError):

@@ -53,7 +53,12 @@ class MessageTemplate(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.key} · {self.get_channel_display()} · {self.language}"
+        from members.messaging.types import message_type_label  # noqa: PLC0415
+
+        return (
+            f"{message_type_label(self.key)} · {self.get_channel_display()}"
+            f" · {self.language}"
+        )
 
 
 class Message(models.Model):
@@ -133,4 +138,7 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         # Masked like a member's text: it titles pages every role may read.
-        return f"{self.template_key} → {recipient_masked(self.recipient) or self.member_id}"
+        from members.messaging.types import message_type_label  # noqa: PLC0415
+
+        to = recipient_masked(self.recipient) or self.member_id
+        return f"{message_type_label(self.template_key)} → {to}"

@@ -17,7 +17,7 @@ from core.admin_helpers import ReadOnlyAdmin, nowrap_datetime
 from members.admin import LargeTablePaginator
 from members.admin_helpers import MemberSearchMixin, member_link
 from members.models import Member
-from rewards import selectors
+from rewards import jobs, selectors
 from rewards.admin.common import points_html
 from rewards.explain import entry_text
 from rewards.models import (
@@ -264,31 +264,48 @@ class TierChangeAdmin(FilteredByMemberMixin, MemberSearchMixin, ReadOnlyAdmin):
         return member_link(change.member)
 
 
+class JobFilter(admin.SimpleListFilter):
+    title = _("job")
+    parameter_name = "job"
+
+    def lookups(self, request, model_admin):
+        return [(name, job.title) for name, job in jobs.JOBS.items()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(job=self.value()) if self.value() else queryset
+
+
 @admin.register(JobRun)
 class JobRunAdmin(ReadOnlyAdmin):
     list_display = [
         "business_date",
-        "job",
+        "job_title",
         "status",
         "started_at",
-        "finished_at",
         "duration",
-        "result",
+        "result_text",
     ]
-    list_filter = ["status", "job"]
+    list_filter = ["status", JobFilter]
     date_hierarchy = "business_date"
-    search_fields = ["job"]
     fields = [
-        "job",
+        "job_title",
         "business_date",
         "status",
         "started_at",
         "finished_at",
         "duration",
-        "result",
+        "result_text",
         "error",
     ]
     readonly_fields = fields
+
+    @admin.display(description=_("job"), ordering="job")
+    def job_title(self, run):
+        return jobs.job_title(run.job)
+
+    @admin.display(description=_("result"))
+    def result_text(self, run):
+        return jobs.result_text(run.result) or "—"
 
     @admin.display(description=_("duration"))
     def duration(self, run):
