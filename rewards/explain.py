@@ -40,11 +40,13 @@ def _money(value) -> str:
 
 
 def number_text(value) -> str:
-    """A rate or multiplier without trailing zeros: 5, 6.25, 10 (never 1E+1)."""
+    """A rate or multiplier without trailing zeros, in the reader's language:
+    5, 6.25, 10 (never 1E+1); "6,25" in Russian."""
     try:
-        return f"{Decimal(str(value)).normalize():f}"
+        plain = Decimal(f"{Decimal(str(value)).normalize():f}")
     except (InvalidOperation, ValueError):
         return str(value)
+    return number_format(plain, use_l10n=True, force_grouping=True)
 
 
 def points_text(n: int) -> str:

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from core.errors import field_error
 from members.models import Service
 from rewards import selectors
+from rewards.explain import number_text
 
 CHANGE_PERMISSION = "members.change_visit_price"
 APPROVE_PERMISSION = "members.approve_visit_price"
@@ -94,6 +95,6 @@ def price_changes_check(
                     "The price of “%(service)s” differs from its price by more "
                     "than %(limit)s%%: a manager must approve it."
                 )
-                % {**name, "limit": f"{limit.normalize():f}"},
+                % {**name, "limit": number_text(limit)},
                 "price_beyond_limit",
             )

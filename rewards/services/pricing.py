@@ -37,7 +37,7 @@ from rewards.benefits import (
     benefit_sources,
     voucher_error,
 )
-from rewards.explain import earn_text
+from rewards.explain import earn_text, number_text
 from rewards.models import Tier, Voucher
 from rewards.services.ledger import WalletState
 from rewards.services.points import EarnCalculation, EarnLine, earn_calculate
@@ -319,7 +319,7 @@ def _points_pay(qlines, benefits, points_to_use, spendable: int, settings) -> in
             _("At most %(n)s points can pay this bill (%(share)s%%).")
             % {
                 "n": points_max,
-                "share": f"{settings.max_points_share.normalize():f}",
+                "share": number_text(settings.max_points_share),
             },
             "points_over_limit",
         )
