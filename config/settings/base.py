@@ -148,6 +148,8 @@ LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
 LOCALE_PATHS = [DATA_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Moscow")
+# One date format per language (config/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_I18N = True
 USE_TZ = True
 
@@ -309,6 +311,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
+        # Profile and Me both show it: keep the name it had with Profile alone.
+        "ProfileStatusEnum": "members.models.Member.Status",
         "LedgerEntryKindEnum": "rewards.models.LedgerEntry.Kind",
         "RewardKindEnum": "rewards.models.Reward.Kind",
         "VoucherStatusEnum": "rewards.models.Voucher.Status",
@@ -370,6 +374,13 @@ DEFAULT_FROM_EMAIL = env.str(
 # Never change it once set: stored hashes would stop matching returning numbers.
 PHONE_HASH_SALT = env.str("PHONE_HASH_SALT", default=SECRET_KEY)
 
+# Each app's message kinds by template key, with the label staff read.
+REGULARS_MESSAGE_TYPES = [
+    "members.messaging.types.MESSAGE_TYPES",
+    "rewards.messages.MESSAGE_TYPES",
+    "referrals.messages.MESSAGE_TYPES",
+]
+
 # Sections of a member's data export (GET /api/v1/me/export), in order; each is
 # a function (member) -> dict. Later apps append theirs.
 REGULARS_MEMBER_EXPORT_SECTIONS = [
@@ -377,6 +388,11 @@ REGULARS_MEMBER_EXPORT_SECTIONS = [
     "rewards.export.export_section",
     "referrals.export.export_section",
 ]
+
+# What the apps add to GET /api/v1/me, in order (members/api/me_sections.py):
+# each a class with a ``name`` (the key), a DRF ``serializer_class`` (the
+# schema) and ``data(member) -> dict``. Later apps append theirs.
+REGULARS_ME_SECTIONS = ["rewards.api.me.RewardsMeSection"]
 
 # --- Logging ----------------------------------------------------------------
 

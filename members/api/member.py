@@ -23,6 +23,7 @@ from members import access, otp, privacy
 from members.api import member_serializers as s
 from members.api.auth import MemberAPIView
 from members.api.common import AnonThrottle, error_body, error_responses
+from members.api.me_sections import MeSerializer, me_sections
 from members.cards import member_card_code
 from members.models import Member, Visit, VisitLine
 from members.qr import qr_png, qr_svg, qr_svg_document
@@ -116,6 +117,15 @@ def _refusal_response(exc: otp.OtpRefused) -> Response:
 def _profile(member: Member) -> dict:
     member_card_code(member)  # assigned on first sight, then fixed
     return s.ProfileSerializer(member).data
+
+
+def _me(member: Member) -> dict:
+    """The profile and, by name, each ``REGULARS_ME_SECTIONS`` section's data
+    (``MeSerializer`` describes the whole)."""
+    body = _profile(member)
+    for section in me_sections():
+        body[section.name] = section.data(member)
+    return body
 
 
 class OtpRequestView(GenericAPIView):
@@ -247,15 +257,19 @@ class LogoutView(MemberAPIView):
 
 
 class MeView(MemberAPIView):
-    serializer_class = s.ProfileSerializer
+    serializer_class = MeSerializer
 
     @extend_schema(
         tags=ME,
-        summary="My profile",
-        responses={200: s.ProfileSerializer, **error_responses(401, 429)},
+        summary="My profile and home screen",
+        description=(
+            "The profile and what the program's apps add for the home "
+            "screen, one key each (see the response schema)."
+        ),
+        responses={200: MeSerializer, **error_responses(401, 429)},
     )
     def get(self, request):
-        return Response(_profile(self.member))
+        return Response(_me(self.member))
 
     @extend_schema(
         tags=ME,
@@ -263,10 +277,10 @@ class MeView(MemberAPIView):
         description=(
             "Only the fields of the request schema can change; anything else "
             "in the body is ignored. The phone cannot change here (sign in "
-            "with the new one)."
+            "with the new one). Answers as `GET me` does."
         ),
         request=s.ProfileUpdateSerializer,
-        responses={200: s.ProfileSerializer, **error_responses(400, 401, 429)},
+        responses={200: MeSerializer, **error_responses(400, 401, 429)},
     )
     def patch(self, request):
         serializer = s.ProfileUpdateSerializer(data=request.data, partial=True)
@@ -275,7 +289,7 @@ class MeView(MemberAPIView):
         if "consents" in fields:
             fields["consents"] = dict(fields["consents"])
         member = member_update(member=self.member, **fields)
-        return Response(_profile(member))
+        return Response(_me(member))
 
     @extend_schema(
         tags=ME,

@@ -9,8 +9,10 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.urls import reverse
+from rest_framework import serializers
 
 from members import access, cards, services
 from members.models import Member, MemberToken
@@ -25,6 +27,7 @@ T0 = moscow(2025, 6, 2, 12, 0)
 ONLY_MEMBERS_EXPORT = override_settings(
     REGULARS_MEMBER_EXPORT_SECTIONS=["members.privacy.export_section"]
 )
+ONLY_THE_PROFILE = override_settings(REGULARS_ME_SECTIONS=[])
 
 ME_ENDPOINTS = [
     ("get", "api-me"),
@@ -104,6 +107,7 @@ def test_an_image_request_gets_its_error_as_json(api_client):
 # --- GET me -----------------------------------------------------------------
 
 
+@ONLY_THE_PROFILE
 def test_get_me_shows_my_profile_only(anna, boris):
     services.member_update(member=anna.member, consents={"sms": True})
 
@@ -135,6 +139,69 @@ def test_get_me_shows_my_profile_only(anna, boris):
         "registered_at",
         "status",
     }
+
+
+class GreetingSerializer(serializers.Serializer):
+    text = serializers.CharField()
+
+
+class GreetingSection:
+    """An app's part of GET me, as ``REGULARS_ME_SECTIONS`` lists it."""
+
+    name = "greeting"
+    serializer_class = GreetingSerializer
+
+    def data(self, member):
+        return {"text": f"Hello, {member.first_name}"}
+
+
+class StatusSection(GreetingSection):
+    name = "status"
+
+
+GREETING = "tests.members.test_api_me.GreetingSection"
+
+
+@override_settings(REGULARS_ME_SECTIONS=[GREETING])
+def test_get_and_patch_me_add_each_apps_section_by_its_name(anna):
+    body = anna.get(reverse("api-me")).json()
+    patched = anna.patch(reverse("api-me"), {"first_name": "Anya"}).json()
+
+    assert (body["first_name"], body["greeting"]) == ("Anna", {"text": "Hello, Anna"})
+    # PATCH answers as GET does, the sections too
+    assert patched["greeting"] == {"text": "Hello, Anya"}
+    assert set(patched) == set(body)
+
+
+@override_settings(REGULARS_ME_SECTIONS=[GREETING])
+def test_the_schema_shows_each_section_on_the_profile(api_client):
+    schema = api_client.get(reverse("api-schema"), {"format": "json"}).json()
+
+    me = schema["paths"]["/api/v1/me"]
+    for method in ("get", "patch"):
+        body = me[method]["responses"]["200"]["content"]["application/json"]
+        assert body["schema"] == {"$ref": "#/components/schemas/Me"}
+    components = schema["components"]["schemas"]
+    assert {"phone", "consents", "greeting"} <= set(components["Me"]["properties"])
+    assert components["Me"]["properties"]["greeting"]["allOf"] == [
+        {"$ref": "#/components/schemas/Greeting"}
+    ]
+    assert set(components["Greeting"]["properties"]) == {"text"}
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [
+        [GREETING, GREETING],
+        ["tests.members.test_api_me.StatusSection"],  # a profile field's name
+    ],
+)
+def test_a_section_may_not_hide_another_key(anna, sections):
+    with (
+        override_settings(REGULARS_ME_SECTIONS=sections),
+        pytest.raises(ImproperlyConfigured),
+    ):
+        anna.get(reverse("api-me"))
 
 
 # --- PATCH me ---------------------------------------------------------------
