@@ -12,7 +12,8 @@ reactions (``visit_flow``) lock the wallet after that.
 - ``visits`` — record, cancel and refund a whole visit, price lines, repair
   the cached stats (``visit_record``, ``visit_cancel``, ``visit_refund``,
   ``price_lines``, ``member_stats_reconcile``);
-- ``refunds`` — partial refunds (``visit_refund_partial``).
+- ``refunds`` — partial refunds (``visit_refund_partial``, and what one unit
+  would return: ``refund_unit_amounts``).
 
 Callers import from here (``from members import services``); the modules
 import each other directly, never through this package.
@@ -29,7 +30,11 @@ from members.services.members import (
 from members.services.members import _consent_set as _consent_set
 from members.services.members import _member_validate as _member_validate
 from members.services.members import _phone_taken as _phone_taken
-from members.services.refunds import REFUND_KEY_MAX, visit_refund_partial
+from members.services.refunds import (
+    REFUND_KEY_MAX,
+    refund_unit_amounts,
+    visit_refund_partial,
+)
 from members.services.refunds import _refund_amount as _refund_amount
 from members.services.refunds import _refund_lines_check as _refund_lines_check
 from members.services.refunds import (
@@ -78,6 +83,7 @@ __all__ = [
     "member_update",
     "phone_normalize",
     "price_lines",
+    "refund_unit_amounts",
     "visit_cancel",
     "visit_record",
     "visit_refund",

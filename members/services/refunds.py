@@ -91,10 +91,7 @@ def visit_refund_partial(
             )
 
     # The refund that returns the last unit closes the visit (below).
-    last = all(
-        line.refunded_quantity + wanted.get(line.pk, 0) >= line.quantity
-        for line in current
-    )
+    last = _refund_is_last(current, wanted)
     amount, shares = _refund_amount(visit, current, wanted, last=last)
     try:
         with transaction.atomic():
@@ -141,6 +138,32 @@ def visit_refund_partial(
             visit=visit, to=Visit.Status.REFUNDED, reason=reason, actor=actor
         )
     return refund
+
+
+def refund_unit_amounts(*, visit: Visit, lines: list[VisitLine]) -> dict[int, Decimal]:
+    """{line id: money} refunding one more unit of each line would return now.
+
+    The figure ``visit_refund_partial`` computes for that refund: the unit's
+    share of what was paid in money (after discounts and points), never more
+    than is left, and all that is left for the very last unit. ``lines`` are
+    all the visit's lines; lines with nothing left to refund are left out.
+    """
+    amounts = {}
+    for line in lines:
+        if line.refunded_quantity >= line.quantity:
+            continue
+        wanted = {line.pk: 1}
+        last = _refund_is_last(lines, wanted)
+        amounts[line.pk], _shares = _refund_amount(visit, lines, wanted, last=last)
+    return amounts
+
+
+def _refund_is_last(lines: list[VisitLine], wanted: dict[int, int]) -> bool:
+    """Whether refunding ``wanted`` returns the last units of the visit."""
+    return all(
+        line.refunded_quantity + wanted.get(line.pk, 0) >= line.quantity
+        for line in lines
+    )
 
 
 def _refund_lines_check(visit: Visit, lines) -> dict[int, int]:
