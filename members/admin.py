@@ -9,9 +9,12 @@ line by line on a visit's "Refund some lines" page.
 
 import re
 import uuid
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
@@ -20,13 +23,15 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from members import member_flow, services
 from members.admin_filters import BirthdayMonthFilter, LastVisitFilter
+from members.admin_helpers import phone_of
 from members.admin_privacy import MemberPrivacyAdminMixin
 from members.admin_text import printable
 from members.models import (
@@ -38,6 +43,7 @@ from members.models import (
     VisitLine,
     VisitRefund,
 )
+from members.money import money_text
 
 # The one way to record a visit in the admin is the front desk's checkout page
 # (rewards.admin.checkout): it prices the visit (tier discounts, vouchers,
@@ -45,6 +51,10 @@ from members.models import (
 # found by its URL name; it asks the same permission as adding a visit here
 # (members.add_visit).
 CHECKOUT_URL_NAME = "admin:rewards_checkout"
+# On the member add form: opened from the checkout ("Register a new member"),
+# so saving goes back there with the new member. A flag, never a URL: the
+# redirect is always the checkout's, so it cannot be pointed elsewhere.
+CHECKOUT_FROM_VAR = "_checkout"
 
 
 def checkout_url(member_id: int | str | None = None) -> str:
@@ -345,6 +355,38 @@ class MemberAdmin(MemberPrivacyAdminMixin, admin.ModelAdmin):
             return queryset.filter(phone__contains=digits), False
         return super().get_search_results(request, queryset, search_term)
 
+    def get_changeform_initial_data(self, request):
+        """The add form prefilled from the query (``?phone=…``, as the
+        checkout's "Register a new member" sends what the desk typed): a phone
+        in any format is shown normalised, anything else is dropped."""
+        initial = super().get_changeform_initial_data(request)
+        initial.pop(CHECKOUT_FROM_VAR, None)
+        if "phone" in initial:
+            phone = phone_of(printable(str(initial["phone"])))
+            if phone:
+                initial["phone"] = phone
+            else:
+                del initial["phone"]
+        return initial
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """Back to the checkout with the new member, when the form was opened
+        from there and saved with "Save" (the other buttons keep their way)."""
+        if (
+            request.GET.get(CHECKOUT_FROM_VAR) == "1"
+            and not {"_continue", "_addanother", "_saveasnew", IS_POPUP_VAR}
+            & set(request.POST)
+            and request.user.has_perm("members.add_visit")  # the checkout's
+        ):
+            self.message_user(
+                request,
+                _("%(name)s is registered: add the services of the visit.")
+                % {"name": obj.full_name},
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(checkout_url(obj.pk))
+        return super().response_add(request, obj, post_url_continue)
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:
@@ -397,7 +439,14 @@ class MemberAdmin(MemberPrivacyAdminMixin, admin.ModelAdmin):
 
 class VisitLineInline(admin.TabularInline):
     model = VisitLine
-    fields = ["service", "price", "quantity", "refunded_quantity", "amount"]
+    fields = [
+        "service",
+        "unit_price",
+        "price_change",
+        "quantity",
+        "refunded_quantity",
+        "amount",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -405,16 +454,41 @@ class VisitLineInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        # Part of the visit: whoever may see the visit sees its lines (no role
+        # is granted ``view_visitline`` of its own).
+        return request.user.has_perm("members.view_visit")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("service")
+
+    @admin.display(description=_("price"))
+    def unit_price(self, line):
+        return money_text(line.price)
+
+    @admin.display(description=_("service's price"))
+    def price_change(self, line):
+        """The list price and the reason, where the line was charged another price."""
+        if line.list_price is None or line.list_price == line.price:
+            return "—"
+        if not line.price_reason:
+            return money_text(line.list_price)
+        return format_html(
+            '{} <span class="help">{}</span>',
+            money_text(line.list_price),
+            line.price_reason,
+        )
+
     @admin.display(description=_("amount"))
     def amount(self, line):
-        return line.amount
+        return money_text(line.amount)
 
 
 class VisitRefundInline(admin.TabularInline):
     """The visit's partial refunds, read-only: they are made on their own page."""
 
     model = VisitRefund
-    fields = ["created_at", "amount", "refunded_lines", "reason", "created_by"]
+    fields = ["created_at", "refund_amount", "refunded_lines", "reason", "created_by"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -426,16 +500,42 @@ class VisitRefundInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("members.view_visit")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # {visit id: {line id: service name}}: one query for the names, not one
+        # per refund. An inline is made anew for each request: never stale.
+        self._line_names: dict[int, dict[int, str]] = {}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by")
+
+    @admin.display(description=_("money refunded"))
+    def refund_amount(self, refund):
+        return money_text(refund.amount)
+
     @admin.display(description=_("lines"))
     def refunded_lines(self, refund):
-        names = dict(
-            VisitLine.objects.filter(visit_id=refund.visit_id).values_list(
-                "pk", "service__name"
+        if refund.visit_id not in self._line_names:
+            self._line_names[refund.visit_id] = dict(
+                VisitLine.objects.filter(visit_id=refund.visit_id).values_list(
+                    "pk", "service__name"
+                )
             )
-        )
-        return ", ".join(
-            f"{names.get(item['line'], item['line'])} × {item['quantity']}"
-            for item in refund.lines
+        line_names = self._line_names[refund.visit_id]
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} × {} ({})",
+            (
+                (
+                    line_names.get(item["line"], f"#{item['line']}"),
+                    item["quantity"],
+                    money_text(Decimal(item.get("amount") or 0)),
+                )
+                for item in refund.lines
+            ),
         )
 
 
@@ -449,7 +549,10 @@ class RefundLinesForm(forms.Form):
     key = forms.CharField(widget=forms.HiddenInput, max_length=100)
     reason = forms.CharField(label=_("Reason"), max_length=255)
 
-    def __init__(self, *args, lines: list[VisitLine], **kwargs):
+    def __init__(
+        self, *args, lines: list[VisitLine], unit_amounts: dict[int, Decimal], **kwargs
+    ):
+        """``unit_amounts``: {line id: money one unit returns} (``refund_unit_amounts``)."""
         super().__init__(*args, **kwargs)
         self.lines = [ln for ln in lines if ln.refunded_quantity < ln.quantity]
         for line in self.lines:
@@ -459,8 +562,14 @@ class RefundLinesForm(forms.Form):
                 min_value=0,
                 max_value=left,
                 initial=0,
-                help_text=_("%(left)s of %(quantity)s left, %(price)s each")
-                % {"left": left, "quantity": line.quantity, "price": line.price},
+                # What comes back, not the price: the unit's share of the money
+                # paid after discounts and points.
+                help_text=_("%(left)s of %(quantity)s left; %(amount)s back per unit")
+                % {
+                    "left": left,
+                    "quantity": line.quantity,
+                    "amount": money_text(unit_amounts[line.pk]),
+                },
             )
 
     def line_fields(self):
@@ -479,6 +588,28 @@ class RefundLinesForm(forms.Form):
         return data
 
 
+# What a visit's external id is, by the source that sent it (the checkout's is
+# a form token and is not shown: ``VisitAdmin.booking_ref``).
+BOOKING_REF_TEXTS = {
+    Visit.Source.POS: _("Booking id in the POS:"),
+    Visit.Source.IMPORT: _("Id in the imported data:"),
+    Visit.Source.DEMO: _("Id in the demo data:"),
+}
+
+
+@dataclass(frozen=True)
+class VisitPanel:
+    """A section of the visit page: a template and what it shows.
+
+    Apps above members add theirs through ``VisitAdmin.visit_panels``
+    (members knows nothing of rewards or referrals); the page includes each
+    template with ``panel`` set to ``context``.
+    """
+
+    template: str
+    context: dict
+
+
 @admin.register(Visit)
 class VisitAdmin(admin.ModelAdmin):
     list_display = [
@@ -488,11 +619,12 @@ class VisitAdmin(admin.ModelAdmin):
         "location",
         "total",
         "amount_paid",
+        "payment_method",
         "status",
         "source",
         "external_id",
     ]
-    list_filter = ["status", "source", "location", "paid_at"]
+    list_filter = ["status", "source", "payment_method", "location", "paid_at"]
     list_select_related = ["member", "location"]
     search_fields = ["=id", "external_id", "member__phone", "member__last_name"]
     search_help_text = _("Visit number, external id, member phone or last name.")
@@ -504,9 +636,10 @@ class VisitAdmin(admin.ModelAdmin):
         "location",
         "status",
         "source",
-        "external_id",
+        "booking_ref",
         "total",
         "amount_paid",
+        "payment_method",
         "paid_at",
         "note",
         "recorded_by",
@@ -516,6 +649,8 @@ class VisitAdmin(admin.ModelAdmin):
         "status_reason",
         "amount_refunded",
     ]
+    # Shown as ``booking_ref``, which says what the id is for the visit's source.
+    exclude = ["external_id"]
     inlines = [VisitLineInline, VisitRefundInline]
     actions = ["cancel_visits", "refund_visits"]
 
@@ -535,6 +670,19 @@ class VisitAdmin(admin.ModelAdmin):
     def member_link(self, visit):
         url = reverse("admin:members_member_change", args=[visit.member_id])
         return format_html('<a href="{}">{}</a>', url, visit.member.full_name)
+
+    @admin.display(description=_("booking"))
+    def booking_ref(self, visit):
+        """The external id, said as what it is for the visit's source."""
+        if visit.source == Visit.Source.ADMIN:
+            # The checkout form's one-use token: it means nothing to people.
+            return _("Recorded at the checkout")
+        if not visit.external_id:
+            return "—"
+        text = BOOKING_REF_TEXTS.get(visit.source)
+        if text is None:
+            return visit.external_id
+        return format_html("{} <code>{}</code>", text, visit.external_id)
 
     @admin.action(description=_("Cancel selected visits"), permissions=["cancel"])
     def cancel_visits(self, request, queryset):
@@ -558,15 +706,40 @@ class VisitAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        if self.has_refund_permission(request) and str(object_id).isdigit():
-            extra_context["refund_lines_url"] = (
-                reverse("admin:members_visit_refund_lines", args=[object_id])
-                if Visit.objects.filter(pk=object_id, status=Visit.Status.PAID).exists()
-                else None
-            )
-        return super().change_view(request, object_id, form_url, extra_context)
+    def get_object(self, request, object_id, from_field=None):
+        # The page names the member, the location and the staff who recorded
+        # or changed the visit: read them with it.
+        queryset = self.get_queryset(request).select_related(
+            "member", "location", "recorded_by", "status_changed_by"
+        )
+        try:
+            return queryset.get(pk=int(object_id))
+        except (ValueError, Visit.DoesNotExist):
+            return None
+
+    def visit_panels(self, request, visit: Visit) -> list[VisitPanel]:
+        """The sections apps above members add to the visit page, in order.
+
+        None here: the rewards app's subclass adds the benefits, points and
+        vouchers, the referrals app's the referral the visit qualified. Each
+        calls ``super()`` and adds its own, so the order is the apps' order.
+        """
+        return []
+
+    def render_change_form(
+        self, request, context, add=False, change=False, form_url="", obj=None
+    ):
+        if obj is not None:
+            context["visit_panels"] = self.visit_panels(request, obj)
+            if self.has_refund_permission(request):
+                context["refund_lines_url"] = (
+                    reverse("admin:members_visit_refund_lines", args=[obj.pk])
+                    if obj.status == Visit.Status.PAID
+                    else None
+                )
+        return super().render_change_form(
+            request, context, add=add, change=change, form_url=form_url, obj=obj
+        )
 
     def refund_lines_view(self, request, visit_id: int):
         """Refund some units of some lines (``visit_refund_partial``)."""
@@ -585,8 +758,9 @@ class VisitAdmin(admin.ModelAdmin):
             )
             return HttpResponseRedirect(change_url)
         lines = list(visit.lines.select_related("service").order_by("pk"))
+        unit_amounts = services.refund_unit_amounts(visit=visit, lines=lines)
         if request.method == "POST":
-            form = RefundLinesForm(request.POST, lines=lines)
+            form = RefundLinesForm(request.POST, lines=lines, unit_amounts=unit_amounts)
             if form.is_valid():
                 try:
                     refund = services.visit_refund_partial(
@@ -616,13 +790,19 @@ class VisitAdmin(admin.ModelAdmin):
                     )
                     return HttpResponseRedirect(change_url)
         else:
-            form = RefundLinesForm(initial={"key": uuid.uuid4().hex}, lines=lines)
+            form = RefundLinesForm(
+                initial={"key": uuid.uuid4().hex},
+                lines=lines,
+                unit_amounts=unit_amounts,
+            )
         if not form.lines:
             raise Http404
         context = {
             **self.admin_site.each_context(request),
             "title": _("Refund some lines of visit #%(id)s") % {"id": visit.pk},
             "visit": visit,
+            "paid": money_text(visit.amount_paid),
+            "refunded": money_text(visit.amount_refunded),
             "form": form,
             "change_url": change_url,
             "opts": self.model._meta,

@@ -34,6 +34,15 @@ def card_code_normalize(code: str) -> str:
     return "".join(ch for ch in (code or "").upper() if ch.isalnum())
 
 
+def card_code_of(term: str) -> str | None:
+    """The stored card code ``term`` could be (typed or scanned, any case, with
+    dashes or spaces), or None when it cannot be one (a phone, a name…)."""
+    code = card_code_normalize(term)
+    if len(code) == CARD_CODE_LENGTH and all(ch in CARD_CODE_ALPHABET for ch in code):
+        return code
+    return None
+
+
 def member_card_code(member: Member) -> str:
     """The member's card code, assigning one now if they have none.
 

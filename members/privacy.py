@@ -199,6 +199,7 @@ def export_section(member: Member) -> dict:
                 "total": _money(visit.total),
                 "amount_paid": _money(visit.amount_paid),
                 "amount_refunded": _money(visit.amount_refunded),
+                "payment_method": visit.payment_method,
                 "status_changed_at": _iso(visit.status_changed_at),
                 "lines": [
                     {

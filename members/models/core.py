@@ -254,6 +254,12 @@ class Visit(models.Model):
         IMPORT = "import", _("Import")
         DEMO = "demo", _("Demo data")
 
+    class PaymentMethod(models.TextChoices):
+        CASH = "cash", _("Cash")
+        CARD = "card", _("Card")
+        ONLINE = "online", _("Online")
+        GIFT_CERTIFICATE = "gift_certificate", _("Gift certificate")
+
     # No index of their own: ``visit_member_paid_idx`` and
     # ``visit_location_paid_idx`` lead with them and serve their lookups.
     member = models.ForeignKey(
@@ -293,6 +299,18 @@ class Visit(models.Model):
         **MONEY,
     )
     paid_at = models.DateTimeField(_("paid at"), default=timezone.now)
+    # How the money part was paid. Empty on visits recorded before it was asked
+    # and when a till does not say. A database default too: the bulk writers
+    # (demo, imports) list their columns, and adding the column to a table of
+    # millions of visits stays a catalogue change.
+    payment_method = models.CharField(
+        _("payment method"),
+        max_length=20,
+        choices=PaymentMethod.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
     # Salted hash of the payment card token the POS sent (never the token):
     # the referrals app spots several new clients paying with one card.
     payment_card_hash = models.CharField(

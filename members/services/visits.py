@@ -81,10 +81,21 @@ def member_active_check(member: Member) -> None:
         )
 
 
-def visit_checks(*, source: str, paid_at: datetime, location: Location) -> None:
-    """What any recorded visit must satisfy besides its lines."""
+def visit_checks(
+    *, source: str, paid_at: datetime, location: Location, payment_method: str = ""
+) -> None:
+    """What any recorded visit must satisfy besides its lines.
+
+    ``payment_method`` is one of ``Visit.PaymentMethod`` or empty (not stated).
+    """
     if source not in Visit.Source.values:
         raise field_error("source", _("Unknown visit source."), "invalid_source")
+    if payment_method and payment_method not in Visit.PaymentMethod.values:
+        raise field_error(
+            "payment_method",
+            _("Unknown payment method."),
+            "invalid_payment_method",
+        )
     if paid_at > timezone.now() + PAID_AT_CLOCK_SKEW:
         raise field_error(
             "paid_at", _("A visit cannot be paid in the future."), "paid_at_in_future"
@@ -109,6 +120,7 @@ def visit_record(
     note: str = "",
     context: dict | None = None,
     payment_card_token: str = "",
+    payment_method: str = "",
 ) -> VisitRecordResult:
     """Record a visit priced elsewhere (an import, a test) and add it to the stats.
 
@@ -123,7 +135,12 @@ def visit_record(
     """
     paid_at = paid_at or timezone.now()
     external_id = (external_id or "").strip()
-    visit_checks(source=source, paid_at=paid_at, location=location)
+    visit_checks(
+        source=source,
+        paid_at=paid_at,
+        location=location,
+        payment_method=payment_method,
+    )
     priced = _lines_price(lines)
     total = money(sum((price * qty for _s, price, qty in priced), Decimal("0")))
     paid = total if amount_paid is None else _money_field(amount_paid, "amount_paid")
@@ -140,6 +157,9 @@ def visit_record(
             "paid_at": paid_at.astimezone(UTC).isoformat(timespec="seconds"),
             "amount_paid": str(paid),
             "lines": sorted([s.pk, str(p), q] for s, p, q in priced),
+            # Only when stated: bookings recorded before it was asked keep
+            # their fingerprints.
+            **({"payment_method": payment_method} if payment_method else {}),
         }
     )
     # Lock order: the member row first, always, so concurrent writers for one
@@ -170,6 +190,7 @@ def visit_record(
                 recorded_by=recorded_by,
                 note=note,
                 payment_card_token=payment_card_token,
+                payment_method=payment_method,
                 context=context,
             )
     except IntegrityError:
@@ -194,6 +215,7 @@ def visit_insert(
     recorded_by=None,
     note: str = "",
     payment_card_token: str = "",
+    payment_method: str = "",
     context: dict | None = None,
     price_reasons: Sequence[str] = (),
 ) -> VisitRecordResult:
@@ -204,6 +226,7 @@ def visit_insert(
     ``(source, external_id)`` from a race raises ``IntegrityError``.
     Each line keeps its service's price of the day; ``price_reasons`` (in the
     order of ``priced``) say why a line's own price differs from it.
+    ``payment_method`` was checked by ``visit_checks`` (empty: not stated).
     """
     total = money(sum((price * qty for _s, price, qty in priced), Decimal("0")))
     visit = Visit(
@@ -218,6 +241,7 @@ def visit_insert(
         recorded_by=recorded_by,
         note=note,
         payment_card_hash=card_token_hash(payment_card_token),
+        payment_method=payment_method,
     )
     rows_insert([visit])
     visit.lines_recorded = rows_insert(

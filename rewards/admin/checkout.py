@@ -9,6 +9,7 @@ resubmitted page or a retry after a timeout records the visit once.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from django.apps import apps
 from django.contrib import admin
@@ -20,11 +21,15 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from members import selectors as member_selectors
+from members.admin import CHECKOUT_FROM_VAR
 from members.admin_helpers import phone_of
 from members.admin_text import printable
+from members.cards import card_code_of
 from members.models import Location, Member, Visit
 from members.money import money_text
 from rewards import selectors
@@ -33,6 +38,7 @@ from rewards.admin.vouchers import looks_like_voucher_code
 from rewards.benefits import benefit_text
 from rewards.explain import entry_text
 from rewards.forms import (
+    PAYMENT_METHOD_DEFAULT,
     CheckoutForm,
     CheckoutLineFormSet,
     errors_to_form,
@@ -60,31 +66,38 @@ CHECKOUT_KINDS = {
 # --- Finding the member -----------------------------------------------------
 
 
-def members_find(request, term: str, *, limit: int = FIND_LIMIT) -> list[Member]:
+@dataclass(frozen=True)
+class Found:
+    """What a search found: the candidates, and the voucher whose code was typed
+    (then its holder is the one candidate)."""
+
+    members: list[Member]
+    voucher: Voucher | None = None
+
+
+def members_find(request, term: str, *, limit: int = FIND_LIMIT) -> Found:
     """Members matching what the front desk typed or scanned.
 
-    ``#123`` is a member number; a whole phone number in any format matches
-    exactly; a voucher code finds its holder; anything else goes through the
+    ``#123`` is a member number; the code of a member's card (what the app
+    shows, as text or QR) finds them, and a voucher code its holder; a whole
+    phone number in any format matches exactly; anything else goes through the
     member list's own search (phone digits, names, email).
     """
     term = printable(term)
     if not term:
-        return []
+        return Found([])
     members = Member.objects.exclude(status=Member.Status.ERASED).select_related(
         "wallet__tier"
     )
     number = re.fullmatch(r"(?:#|no\.?|№)\s*(\d{1,18})", term, flags=re.IGNORECASE)
     if number:
-        return list(members.filter(pk=int(number[1])))
-    code = looks_like_voucher_code(term)
-    if code:
-        holder = Voucher.objects.filter(code=code).values_list("member_id", flat=True)
-        found = list(members.filter(pk__in=holder))
-        if found:
-            return found
+        return Found(list(members.filter(pk=int(number[1]))))
+    by_code = _find_by_code(members, term)
+    if by_code is not None:
+        return by_code
     phone = phone_of(term)
     if phone:
-        return list(members.filter(phone=phone))
+        return Found(list(members.filter(phone=phone)))
     member_admin = admin.site._registry[Member]
     found_qs, _dup = member_admin.get_search_results(request, members, term)
     found = list(
@@ -94,7 +107,73 @@ def members_find(request, term: str, *, limit: int = FIND_LIMIT) -> list[Member]
         by_number = members.filter(pk=int(term)).first()
         if by_number is not None and by_number not in found:
             found.insert(0, by_number)
-    return found[:limit]
+    return Found(found[:limit])
+
+
+def _find_by_code(members, term: str) -> Found | None:
+    """A card's or a voucher's code, or None when ``term`` matches neither.
+
+    Both kinds of code share one alphabet and length, so a code is looked up
+    as both (each by a unique index). Codes are tried before phones: the phone
+    library would read "8459XGTCS4" as a number, and a code may be all digits.
+    """
+    found: list[Member] = []
+    card = card_code_of(term)
+    if card:
+        found = list(members.filter(card_code=card))
+    voucher = None
+    code = looks_like_voucher_code(term)
+    if code:
+        voucher = Voucher.objects.select_related("reward").filter(code=code).first()
+    if voucher is not None and all(m.pk != voucher.member_id for m in found):
+        found += list(members.filter(pk=voucher.member_id))
+    if not found:
+        return None
+    if voucher is not None and (
+        len(found) > 1 or found[0].pk != voucher.member_id
+    ):  # a card and a voucher of two people: the desk picks, nothing applied
+        voucher = None
+    return Found(found, voucher)
+
+
+def voucher_offer(voucher: Voucher, *, now=None) -> tuple[bool, str]:
+    """Whether the checkout applies ``voucher`` (found by its code), and what
+    the desk is told about it. The quote checks it again, as for any code."""
+    now = now or timezone.now()
+    names = {"code": voucher.code, "reward": voucher.reward.name}
+    if voucher.status == Voucher.Status.USED:
+        return False, _("Voucher %(code)s (%(reward)s) was used already.") % names
+    if voucher.status == Voucher.Status.CANCELLED:
+        return False, _("Voucher %(code)s (%(reward)s) was cancelled.") % names
+    if voucher.status != Voucher.Status.ACTIVE or voucher.valid_until <= now:
+        return False, _("Voucher %(code)s (%(reward)s) expired on %(date)s.") % {
+            **names,
+            "date": date_format(
+                timezone.localtime(voucher.valid_until), "SHORT_DATE_FORMAT"
+            ),
+        }
+    if voucher.reward.kind not in CHECKOUT_KINDS:
+        return False, _(
+            "Voucher %(code)s (%(reward)s) is given outside the bill, not at "
+            "the checkout."
+        ) % names
+    return True, _(
+        "Voucher %(code)s (%(reward)s) is applied: pick the services and press Quote."
+    ) % names
+
+
+def register_url(request, find: str) -> str:
+    """The member add form, for a client the search did not find: with the
+    phone typed (if it is one) and the desk's location, and back here after.
+    """
+    params = {CHECKOUT_FROM_VAR: "1"}
+    phone = phone_of(printable(find)) if find else None
+    if phone:
+        params["phone"] = phone
+    location = _default_location(request, None)
+    if location:
+        params["registration_location"] = location
+    return f"{reverse('admin:members_member_add')}?{urlencode(params)}"
 
 
 def member_card(member: Member) -> dict:
@@ -158,14 +237,22 @@ def checkout_view(request):
     find = request.GET.get("find", "").strip()[:100]
     candidates: list[Member] = []
     member = _member_from(request.GET.get("member"))
+    voucher_note, voucher_codes = None, ""
     if member is None and find:
-        candidates = members_find(request, find)
+        found = members_find(request, find)
+        candidates = found.members
         if len(candidates) == 1:
             member, candidates = candidates[0], []
+            if found.voucher is not None:
+                # A voucher's code finds its holder and goes on the bill.
+                applied, text = voucher_offer(found.voucher)
+                voucher_note = {"applied": applied, "text": text}
+                voucher_codes = found.voucher.code if applied else ""
     form = CheckoutForm(
         initial={
             "member": member.pk if member else None,
             "location": _default_location(request, member),
+            "voucher_codes": voucher_codes,
             "token": token_new(),
         },
         allow_price=allow_price,
@@ -181,6 +268,8 @@ def checkout_view(request):
         find=find,
         candidates=candidates,
         searched=bool(find),
+        voucher_note=voucher_note,
+        register_url=register_url(request, find) if find and not member else "",
     )
 
 
@@ -190,6 +279,9 @@ def _checkout_post(request, choices, authority):
     if data.get("apply_voucher"):
         codes = voucher_codes_split(" ".join([*codes, data["apply_voucher"]]))
     data["voucher_codes"] = " ".join(codes)
+    # Asked beside "Record" once there is a quote; until then, the default.
+    if not data.get("payment_method"):
+        data["payment_method"] = PAYMENT_METHOD_DEFAULT
     allow_price = authority is not PriceAuthority.NONE
     form = CheckoutForm(data, allow_price=allow_price)
     lines = CheckoutLineFormSet(
@@ -259,6 +351,7 @@ def _commit(request, cd, order):
         external_id=token,
         recorded_by=request.user,
         note=cd["note"],
+        payment_method=cd["payment_method"],
     )
     if result.created:
         _log_price_changes(request, result)

@@ -344,6 +344,7 @@ def visit_data(visit: Visit, lines: list[VisitLine]) -> dict:
         "total": visit.total,
         "amount_paid": visit.amount_paid,
         "amount_refunded": visit.amount_refunded,
+        "payment_method": visit.payment_method,
         "lines": [
             {
                 "id": ln.pk,
@@ -381,8 +382,8 @@ class VisitRecordView(_CheckoutView):
         operation_id="pos_visit_record",
         summary="Record a paid visit (idempotent by external_id)",
         description=(
-            "The same body as the quote plus `external_id` (your booking's id) "
-            "and `paid_at`. The visit is priced exactly as the quote prices it, "
+            "The same body as the quote plus `external_id` (your booking's id), "
+            "`paid_at` and `payment_method`. The visit is priced exactly as the quote prices it, "
             "vouchers are used, points paid and earned, in one transaction. "
             "Sending the same booking again (same `external_id`, same content) "
             "records nothing and answers the same body with the header "
@@ -413,6 +414,7 @@ class VisitRecordView(_CheckoutView):
                 source=Visit.Source.POS,
                 paid_at=data.get("paid_at"),
                 payment_card_token=data["card_token"],
+                payment_method=data["payment_method"],
                 receipt=_receipt_store,
                 receipt_relation="pos_receipt",
             )

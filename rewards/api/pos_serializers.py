@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api_fields import Money
+from members.models import Visit
 from members.services import MAX_LINE_QUANTITY
 from rewards.benefits import benefit_text
 
@@ -236,6 +237,17 @@ class PosVisitInSerializer(PosCheckoutSerializer):
             "several new clients paying with one card."
         ),
     )
+    payment_method = serializers.ChoiceField(
+        choices=Visit.PaymentMethod.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_(
+            "How the client paid the money part: `cash`, `card`, `online` or "
+            "`gift_certificate`; omitted or empty if the till does not say. "
+            "Part of the booking: a retry must send the same."
+        ),
+    )
 
 
 class PosServiceSerializer(serializers.Serializer):
@@ -307,6 +319,14 @@ class PosVisitSerializer(serializers.Serializer):
     total = Money()
     amount_paid = Money(help_text=_("Paid in money."))
     amount_refunded = Money(help_text=_("Returned by partial refunds."))
+    # Not required: a replayed answer is the one first sent, and answers kept
+    # before visits had a payment method lack it.
+    payment_method = serializers.ChoiceField(
+        choices=Visit.PaymentMethod.choices,
+        allow_blank=True,
+        required=False,
+        help_text=_("As the till sent it; empty if not stated."),
+    )
     lines = PosVisitLineSerializer(many=True)
 
 

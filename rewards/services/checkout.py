@@ -128,13 +128,17 @@ def checkout_commit(
     receipt: Callable[[CheckoutResult], Any] | None = None,
     receipt_relation: str | None = None,
     price_authority: PriceAuthority = PriceAuthority.NONE,
+    payment_method: str = "",
     **inputs: Any,
 ) -> CheckoutResult:
     """Record the paid visit exactly as quoted, atomically; idempotent by external id.
 
     A retry with the same external id and content returns the visit recorded
     the first time (its points and benefits are not applied again); other
-    content under that id is refused (``external_id_conflict``).
+    content under that id is refused (``external_id_conflict``). The
+    ``payment_method`` (``Visit.PaymentMethod``, empty: not stated) is content:
+    the same booking retried as paid another way is a conflict, never a
+    silent replay of the first.
     ``receipt(result)`` runs inside the transaction of a new visit; on a
     replay, the visit's ``receipt_relation`` (the POS's stored answer) comes
     back as ``result.receipt``.
@@ -155,6 +159,7 @@ def checkout_commit(
             receipt=receipt,
             receipt_relation=receipt_relation,
             price_authority=price_authority,
+            payment_method=payment_method,
             inputs=inputs,
         )
         try:
@@ -188,19 +193,27 @@ def _commit(
     receipt,
     receipt_relation: str | None,
     price_authority: PriceAuthority,
+    payment_method: str,
     inputs: Mapping[str, Any],
 ) -> CheckoutResult:
     at = timezone.now()
     given_paid_at = paid_at
     paid_at = paid_at or at
-    member_services.visit_checks(source=source, paid_at=paid_at, location=location)
+    member_services.visit_checks(
+        source=source,
+        paid_at=paid_at,
+        location=location,
+        payment_method=payment_method,
+    )
     priced = member_services.price_lines(lines)
     reasons = [ln.price_reason for ln in lines]
     price_changes_check(
         [(s, p, r) for (s, p, _q), r in zip(priced, reasons, strict=True)],
         authority=price_authority,
     )
-    fingerprint = _checkout_fingerprint(member_id, location, priced, inputs)
+    fingerprint = _checkout_fingerprint(
+        member_id, location, priced, inputs, payment_method
+    )
     # Lock order: the member row, then the wallet; each once.
     # The phone is not read by a checkout: parsing it costs more than the row.
     member = member_services.member_lock(member_id, defer=MEMBER_DEFER)
@@ -243,6 +256,7 @@ def _commit(
         recorded_by=recorded_by,
         note=note,
         payment_card_token=payment_card_token,
+        payment_method=payment_method,
         context={"quote": quote, "wallet": state},
         price_reasons=reasons,
     )
@@ -272,15 +286,24 @@ def _replay(visit: Visit, receipt_relation: str | None) -> CheckoutResult:
     return CheckoutResult(visit, False, None, earned, receipt=stored)
 
 
-def _checkout_fingerprint(member_id, location, priced, inputs) -> str:
-    """A booking's content: who, where, which lines at which prices, and the
-    inputs (vouchers, points, promo codes…) — not the time, checked apart."""
-    return member_services.booking_fingerprint(
-        {
-            "checkout": 2,
-            "member": member_id,
-            "location": location.pk,
-            "lines": sorted([s.pk, str(p), q] for s, p, q in priced),
-            "inputs": inputs_normal(inputs),
-        }
-    )
+def _checkout_fingerprint(
+    member_id, location, priced, inputs, payment_method: str = ""
+) -> str:
+    """A booking's content: who, where, which lines at which prices, the inputs
+    (vouchers, points, promo codes…) and how it was paid — not the time,
+    checked apart.
+
+    The payment method enters only when stated, so a booking recorded before
+    it was asked (or sent without it) keeps its fingerprint and its retries
+    still replay.
+    """
+    payload = {
+        "checkout": 2,
+        "member": member_id,
+        "location": location.pk,
+        "lines": sorted([s.pk, str(p), q] for s, p, q in priced),
+        "inputs": inputs_normal(inputs),
+    }
+    if payment_method:
+        payload["payment_method"] = payment_method
+    return member_services.booking_fingerprint(payload)

@@ -111,6 +111,7 @@ def test_record_a_paid_visit(pos, regular, location, service, addon):
             voucher_codes=[voucher.code],
             points_to_use=200,
             paid_at="2025-06-10T14:30:00+03:00",
+            payment_method="card",
         ),
     )
 
@@ -130,6 +131,7 @@ def test_record_a_paid_visit(pos, regular, location, service, addon):
         "total": "3900.00",
         "amount_paid": "2608.00",
         "amount_refunded": "0.00",
+        "payment_method": "card",
         "lines": [
             {
                 "id": line.pk,

@@ -262,7 +262,7 @@ def test_a_manager_changes_a_price_with_a_reason_and_it_is_in_the_history(
     page = manager_client.get(
         reverse("admin:members_visit_change", args=[visit.pk])
     ).content.decode()
-    assert "Two therapists" in page, page[page.find("inline-group"):][:3000]
+    assert "Two therapists" in page, page[page.find("inline-group") :][:3000]
 
 
 def test_a_manager_without_a_reason_gets_the_form_back(
