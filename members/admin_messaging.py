@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from members.admin import LargeTablePaginator
 from members.admin_privacy import sees_contacts
-from members.admin_text import recipient_masked
+from members.admin_text import nowrap, recipient_masked, recipient_text
 from members.messaging import rendering
 from members.messaging.services import message_resend
 from members.messaging.types import message_type_label, message_types
@@ -169,11 +169,12 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
+    # "kind" (transactional / marketing) is a filter, not a column: the list
+    # must show status and attempts at 1440 px.
     list_display = [
         "created_at",
         "type_label",
         "channel",
-        "kind",
         "recipient_display",
         "member_link",
         "status",
@@ -270,7 +271,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("recipient"))
     def recipient_masked(self, message: Message):
-        return recipient_masked(message.recipient) or "—"
+        return nowrap(recipient_masked(message.recipient)) if message.recipient else "—"
 
     def has_add_permission(self, request):
         return False
@@ -298,13 +299,13 @@ class MessageAdmin(admin.ModelAdmin):
                 return found, False
         return super().get_search_results(request, queryset, search_term)
 
-    @admin.display(description=_("kind of message"), ordering="template_key")
+    @admin.display(description=_("message"), ordering="template_key")
     def type_label(self, message: Message):
         return message_type_label(message.template_key)
 
     @admin.display(description=_("recipient"), ordering="recipient")
     def recipient_display(self, message: Message):
-        return message.recipient or "—"
+        return nowrap(recipient_text(message.recipient)) if message.recipient else "—"
 
     @admin.display(description=_("member"))
     def member_link(self, message: Message):

@@ -21,7 +21,7 @@ from django.utils.translation import ngettext
 
 from members import privacy
 from members.admin_filters import BirthdayMonthFilter
-from members.admin_text import email_masked, phone_masked, phone_nowrap
+from members.admin_text import email_masked, nowrap, phone_masked, phone_nowrap
 from members.models import Member
 
 CONTACTS = "members.view_member_contacts"
@@ -44,11 +44,11 @@ class MemberPrivacyAdminMixin:
 
     @admin.display(description=_("phone"), ordering="phone")
     def phone_display(self, member):
-        return phone_nowrap(member.phone)
+        return nowrap(phone_nowrap(member.phone))
 
     @admin.display(description=_("phone"))
     def phone_masked(self, member):
-        return phone_masked(member.phone, empty="—")
+        return nowrap(phone_masked(member.phone, empty="—"))
 
     @admin.display(description=_("email"))
     def email_masked(self, member):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.html import format_html
 from phonenumber_field.phonenumber import PhoneNumber
 from phonenumbers import NumberParseException
 
@@ -69,3 +70,21 @@ def recipient_masked(recipient: str) -> str:
         except NumberParseException:
             pass  # not a phone after all: masked plainly below
     return f"{recipient[:4]}{MASK * 3}"
+
+
+def recipient_text(recipient: str) -> str:
+    """A message's recipient as staff read it: a phone in international format
+    on one line, anything else (an email, a device) as it is."""
+    if recipient.startswith("+"):
+        try:
+            phone = PhoneNumber.from_string(recipient)
+        except NumberParseException:
+            return recipient
+        if phone.is_valid():
+            return phone_nowrap(phone)
+    return recipient
+
+
+def nowrap(text: str):
+    """Text for a table cell that must stay on one line (a phone, a code)."""
+    return format_html('<span style="white-space:nowrap">{}</span>', text)

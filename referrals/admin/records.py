@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
@@ -74,6 +74,10 @@ class ReferralEventInline(admin.TabularInline):
     @admin.display(description=_("by"))
     def by(self, event):
         return event.actor_name or "—"
+
+
+def _day(value):
+    return date_format(timezone.localtime(value), "SHORT_DATE_FORMAT") if value else "—"
 
 
 class ReferralAdminBase(ReadOnlyAdmin):
@@ -174,6 +178,24 @@ class ReferralAdminBase(ReadOnlyAdmin):
     def registered_when(self, referral):
         return nowrap_datetime(referral.registered_at)
 
+    @admin.display(description=_("qualified"), ordering="qualified_at")
+    def qualified_day(self, referral):
+        return _day(referral.qualified_at)
+
+    @admin.display(description=_("rewarded"), ordering="rewarded_at")
+    def rewarded_day(self, referral):
+        return _day(referral.rewarded_at)
+
+    @admin.display(description=_("points: referrer / friend"))
+    def points_col(self, referral):
+        if not (referral.referrer_points or referral.friend_points):
+            return "—"
+        return format_html(
+            '<span style="white-space:nowrap">{} / {}</span>',
+            number_format(referral.referrer_points, force_grouping=True),
+            number_format(referral.friend_points, force_grouping=True),
+        )
+
     @admin.display(description=_("referrer"), ordering="referrer__last_name")
     def referrer_col(self, referral):
         return member_link(referral.referrer)
@@ -257,11 +279,9 @@ class ReferralAdmin(ReferralAdminBase):
         "friend_col",
         "status_col",
         "reason_col",
-        "qualified_at",
-        "rewarded_at",
-        "referrer_points",
-        "friend_points",
-        "channel",
+        "qualified_day",
+        "rewarded_day",
+        "points_col",
     ]
     list_display_links = ["registered_when"]
     list_filter = [

@@ -71,7 +71,6 @@ class HeldReferralAdmin(ReferralAdminBase):
         "holds_col",
         "signup_from",
         "first_visit",
-        "channel",
     ]
     list_display_links = ["registered_when"]
     list_filter = [HoldReasonFilter, "channel"]

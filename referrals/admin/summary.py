@@ -14,6 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from core.admin_helpers import ReadOnlyAdmin
 from members.admin import LargeTablePaginator
 from members.admin_helpers import member_link, member_search_q
+from members.admin_privacy import sees_contacts
+from members.admin_text import nowrap, phone_masked
 from referrals import selectors
 from referrals.admin.common import Status, phone_text, printable, referrals_url
 from referrals.models import Referrer
@@ -104,7 +106,18 @@ class ReferrerAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("phone"), ordering="phone")
     def phone_col(self, member):
-        return phone_text(member)
+        return nowrap(phone_text(member))
+
+    @admin.display(description=_("phone"))
+    def phone_masked_col(self, member):
+        return nowrap(phone_masked(member.phone, empty="—"))
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        if sees_contacts(request):
+            return columns
+        # Whoever may not see members' contacts (the analyst): masked.
+        return ["phone_masked_col" if c == "phone_col" else c for c in columns]
 
     @admin.display(description=_("invited"), ordering="ref_total")
     def invited(self, member):

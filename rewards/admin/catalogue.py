@@ -7,6 +7,8 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -156,9 +158,7 @@ class RewardAdmin(admin.ModelAdmin):
         "min_tier",
         "stock",
         "per_member_limit",
-        "active_from",
-        "active_until",
-        "voucher_valid_days",
+        "on_sale",
         "is_active",
     ]
     list_filter = ["kind", "is_active", "min_tier"]
@@ -166,6 +166,22 @@ class RewardAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     autocomplete_fields = ["service", "min_tier"]
     ordering = ["sort_order", "points_cost", "name"]
+
+    @admin.display(description=_("on sale"), ordering="active_from")
+    def on_sale(self, reward):
+        """The sale window in one cell: "from 1 Dec 2026", "until …", both, or "—"."""
+        start, end = (
+            date_format(timezone.localtime(at)) if at else ""
+            for at in (reward.active_from, reward.active_until)
+        )
+        if start and end:
+            return f"{start} – {end}"
+        if start:
+            return _("from %(date)s") % {"date": start}
+        if end:
+            return _("until %(date)s") % {"date": end}
+        return "—"
+
     fieldsets = [
         (None, {"fields": ["name", "kind", "description", "is_active", "sort_order"]}),
         (_("Price"), {"fields": ["points_cost", "min_tier"]}),

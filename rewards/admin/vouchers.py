@@ -48,7 +48,6 @@ class VoucherAdmin(FilteredByMemberMixin, MemberSearchMixin, ReadOnlyAdmin):
         "member_col",
         "reward",
         "status",
-        "source",
         "points_cost",
         "issued_at",
         "valid_until",
