@@ -16,10 +16,10 @@ from django.conf import settings
 from django.contrib.admin.widgets import AdminDateWidget, get_select2_language
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from members.models import Location, Member, Service, Visit
+from members.money import money_text
 from members.services import MAX_LINE_QUANTITY, VisitLineInput
 from rewards.models import Tier
 from rewards.services.points import MAX_ADJUSTMENT
@@ -137,7 +137,7 @@ def service_choices() -> list:
     """Active services grouped by category, with their price: one query per page."""
     groups: dict[str, list] = {}
     for service in Service.objects.filter(is_active=True).select_related("category"):
-        price = number_format(service.base_price, 2, force_grouping=True)
+        price = money_text(service.base_price)
         groups.setdefault(service.category.name, []).append(
             (service.pk, f"{service.name} — {price}")
         )

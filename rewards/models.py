@@ -236,6 +236,20 @@ class Tier(models.Model):
         return self.name
 
     @property
+    def text_color(self) -> str:
+        """Black or white, whichever reads better on the tier's colour (a
+        light silver badge with white text could not be read)."""
+        hex_color = (self.color or "").lstrip("#")
+        if len(hex_color) != 6:
+            return "#fff"
+        try:
+            r, g, b = (int(hex_color[i : i + 2], 16) / 255 for i in (0, 2, 4))
+        except ValueError:
+            return "#fff"
+        luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+        return "#1a1a1a" if luminance > 0.6 else "#fff"
+
+    @property
     def perk_list(self) -> list[str]:
         return [p.strip() for p in self.perks.splitlines() if p.strip()]
 

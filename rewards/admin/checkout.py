@@ -21,7 +21,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
@@ -190,9 +190,11 @@ def member_card(member: Member) -> dict:
     )
     for voucher in vouchers:
         voucher.usable_at_checkout = voucher.reward.kind in CHECKOUT_KINDS
+    summary = selectors.points_summary(member=member)
     return {
         "member": member,
-        "summary": selectors.points_summary(member=member),
+        "summary": summary,
+        "available_text": points_text(summary.available),
         "progress": progress,
         "progress_text": tier_progress_text(progress),
         "vouchers": vouchers,
@@ -411,10 +413,26 @@ def _render(request, *, form, lines, member=None, quote=None, stale=None, **extr
     return TemplateResponse(request, "admin/rewards/checkout.html", context)
 
 
+def points_text(n) -> str:
+    return number_format(n or 0, force_grouping=True)
+
+
 def quote_view(quote) -> dict:
     """The quote shaped for the page: amounts as text, benefits explained."""
     return {
-        "lines": quote.lines,
+        # Money as money everywhere on the page ("4,165 ₽", never "4,165.00"
+        # beside it), counts of points grouped ("5,529").
+        "lines": [
+            {
+                "service": ln.service,
+                "quantity": ln.quantity,
+                "gross": money_text(ln.gross),
+                "discount": money_text(ln.discount) if ln.discount else "",
+                "points_money": money_text(ln.points_money) if ln.points_money else "",
+                "to_pay": money_text(ln.to_pay),
+            }
+            for ln in quote.lines
+        ],
         "benefits": [
             {
                 "kind": b.kind,
@@ -431,8 +449,8 @@ def quote_view(quote) -> dict:
         "to_pay": money_text(quote.amount_to_pay),
         "points_to_earn": quote.points_to_earn,
         "earn_text": quote.earn_explanation,
-        "points_available": quote.points_available,
-        "points_max": quote.points_max,
+        "points_available": points_text(quote.points_available),
+        "points_max": points_text(quote.points_max),
         "points_used": quote.points_used,
         "tier": quote.tier,
         "first_visit": quote.first_visit,

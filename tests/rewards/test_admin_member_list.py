@@ -50,3 +50,13 @@ def test_the_list_costs_a_fixed_number_of_queries(
         tier_set(MemberFactory(), "silver")
     with django_assert_max_num_queries(12):
         assert front_desk_client.get(URL).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("color", "text"),
+    [("#A8B3BD", "#1a1a1a"), ("#D4A017", "#1a1a1a"), ("#333333", "#fff"), ("", "#fff")],
+)
+def test_a_tier_badge_reads_on_its_own_colour(color, text):
+    from rewards.models import Tier
+
+    assert Tier(color=color).text_color == text

@@ -799,7 +799,7 @@ def test_every_service_line_is_a_searchable_picker(front_desk_client, anna, serv
         html = str(field)
         assert 'class="rw-searchable"' in html
         assert f'<optgroup label="{service.category.name}">' in html
-        assert "Classic massage, 60 min — 3,000.00" in html
+        assert "Classic massage, 60 min — 3,000\xa0₽" in html
     assert 'id="rw-line-template"' in page
     # Django admin's own jQuery and select2, no outside requests
     for asset in (
