@@ -34,6 +34,7 @@ from members.admin_filters import BirthdayMonthFilter, LastVisitFilter
 from members.admin_helpers import phone_of
 from members.admin_privacy import MemberPrivacyAdminMixin
 from members.admin_text import printable
+from members.cards import card_code_of
 from members.models import (
     Location,
     Member,
@@ -341,13 +342,19 @@ class MemberAdmin(MemberPrivacyAdminMixin, admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         """Find members the way a front desk types.
 
-        A whole phone number in any format ("8 916 123-45-67") is an exact,
-        indexed match; a run of digits ("4567") matches inside phone numbers;
-        anything else searches names and email (trigram-indexed on PostgreSQL).
+        The card code the app shows (any case, dashes or spaces) is an exact
+        match; a whole phone number in any format ("8 916 123-45-67") too; a
+        run of digits ("4567") matches inside phone numbers; anything else
+        searches names and email (trigram-indexed on PostgreSQL).
         """
         term = search_term = printable(search_term)
         if not term:
             return queryset, False
+        # The card code the app shows (typed or scanned) first: a code of
+        # digits only is a member's card, not a phone or part of one.
+        code = card_code_of(term)
+        if code and queryset.filter(card_code=code).exists():
+            return queryset.filter(card_code=code), False
         try:
             phone = services.phone_normalize(term)
         except ValidationError:

@@ -710,3 +710,21 @@ def test_every_role_that_sees_a_visit_sees_its_lines(request, role, record_visit
     assert page.status_code == 200
     assert "Classic massage, 60 min" in page.content.decode()
     assert "inline-group" in page.content.decode()
+
+
+@pytest.mark.parametrize("typed", ["{code}", "{lower}", "{dashed}"])
+def test_the_member_list_finds_the_card_the_app_shows(front_desk_client, typed):
+    from members.cards import member_card_code
+
+    anna, other = MemberFactory(first_name="Anna"), MemberFactory(first_name="Olga")
+    code = member_card_code(anna)
+    term = typed.format(
+        code=code, lower=code.lower(), dashed=f"{code[:5]}-{code[5:]}".lower()
+    )
+
+    page = front_desk_client.get(
+        reverse("admin:members_member_changelist"), {"q": term}
+    ).content.decode()
+
+    assert anna.full_name in page
+    assert other.full_name not in page
