@@ -2,7 +2,8 @@
 
 - Phones, emails and birthdays are for those who contact clients
   (``members.view_member_contacts``: the front desk and the manager); everyone
-  else (the analyst) reads phones and emails masked and no birthdays.
+  else (the analyst) reads phones and emails masked and no birthdays or
+  preferences (allergies, a favourite master).
 - *Erased* is not a status to pick: the *Erase personal data* action (with a
   confirmation page, ``members.erase_member``: managers) runs the erasure
   service, which wipes the data and revokes the member's sign-ins.
@@ -29,7 +30,13 @@ ERASE = "members.erase_member"
 REGISTRATION = "members.change_member_registration"
 
 # Fields replaced by their masked display for those who may not see contacts.
-_MASKED = {"phone": "phone_masked", "email": "email_masked", "birthday": None}
+_MASKED = {
+    "phone": "phone_masked",
+    "email": "email_masked",
+    "birthday": None,
+    # Allergies, a favourite master: for those who serve the client.
+    "preferences": None,
+}
 _REGISTRATION = ("registered_at", "registration_location")
 
 

@@ -88,8 +88,13 @@ def rewards_panel(member: Member, user) -> dict:
         reverse("admin:rewards_ledgerentry_changelist")
         + f"?member__id__exact={member.pk}"
     )
+    grouped = {
+        name: number_format(getattr(summary, name) or 0, force_grouping=True)
+        for name in ("available", "pending", "expiring_soon")
+    }
     return {
         "summary": summary,
+        "counts": grouped,  # "5,529", as every other number on the page
         "money_value": money_text(summary.money_value),
         "window_spend": money_text(progress.stats.spend),
         "window_days": selectors.program_settings().tier_window_days,

@@ -49,6 +49,7 @@ def anna():
         phone="+79161234567",
         email="anna@example.com",
         birthday=date(1990, 3, 8),
+        preferences="Allergic to almond oil",
         registered_at=datetime(2026, 1, 10, 7, 0, tzinfo=UTC),
     )
 
@@ -85,6 +86,7 @@ def test_the_analyst_sees_no_birthday_and_no_full_phone_on_the_page(
     assert "•••-••-67" in page
     assert "123-45-67" not in page and "79161234567" not in page
     assert "1990" not in page and "March 8" not in page
+    assert "almond" not in page
 
 
 def test_the_analyst_has_no_birthday_filter(analyst_client, anna):
@@ -115,6 +117,8 @@ def test_the_analyst_reads_message_recipients_masked_and_no_texts(analyst_client
 def test_the_front_desk_sees_full_phones(front_desk_client, anna):
     page = front_desk_client.get(CHANGELIST).content.decode()
     assert "+7\u00a0916\u00a0123-45-67" in page
+    detail = front_desk_client.get(change_url(anna)).content.decode()
+    assert "almond" in detail
 
 
 def test_the_front_desk_cannot_pick_erased_as_a_status(front_desk_client, anna):
