@@ -231,6 +231,7 @@ class VisitSerializer(serializers.ModelSerializer):
             "total",
             "amount_paid",
             "amount_refunded",
+            "payment_method",
             "lines",
         ]
 

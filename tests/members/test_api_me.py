@@ -437,6 +437,7 @@ def test_my_visits_are_listed_newest_first_with_their_lines(
         "4000.00",
     )
     assert first["amount_refunded"] == "0.00"
+    assert first["payment_method"] == ""  # recorded without one
     assert first["lines"] == [
         {
             "service": "Classic massage, 60 min",
@@ -537,3 +538,16 @@ def test_my_profile_leaves_the_visit_stats_out(anna):
     body = anna.get(reverse("api-me")).json()
 
     assert "total_spent" not in body and "visits_count" not in body
+
+
+def test_my_visits_say_how_each_was_paid(anna, location, service):
+    services.visit_record(
+        member=anna.member,
+        location=location,
+        lines=[VisitLineInput(service=service)],
+        payment_method="cash",
+    )
+
+    [visit] = anna.get(reverse("api-me-visits")).json()["results"]
+
+    assert visit["payment_method"] == "cash"
