@@ -7,6 +7,8 @@ from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.translation import gettext_lazy as _
 
+from members.models import Specialist, VisitLine
+
 
 class LastVisitFilter(admin.SimpleListFilter):
     title = _("last visit")
@@ -53,3 +55,24 @@ class BirthdayMonthFilter(admin.SimpleListFilter):
         if self.value() and self.value().isdigit():
             return queryset.filter(birthday__month=int(self.value()))
         return queryset
+
+
+class VisitSpecialistFilter(admin.SimpleListFilter):
+    """Visits with a line by this specialist: a subquery, so a visit with two
+    such lines shows once (no join, no DISTINCT over the visit list)."""
+
+    title = _("specialist")
+    parameter_name = "specialist"
+
+    def lookups(self, request, model_admin):
+        return [
+            (str(pk), name) for pk, name in Specialist.objects.values_list("pk", "name")
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value or not value.isdigit():
+            return queryset
+        return queryset.filter(
+            pk__in=VisitLine.objects.filter(specialist_id=int(value)).values("visit_id")
+        )

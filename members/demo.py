@@ -20,7 +20,7 @@ import zoneinfo
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import accumulate
@@ -32,7 +32,15 @@ from django.utils import timezone
 
 from members import demo_worker
 from members.bulk import ids_reserve, rows_insert
-from members.models import Location, Member, Service, ServiceCategory, Visit, VisitLine
+from members.models import (
+    Location,
+    Member,
+    Service,
+    ServiceCategory,
+    Specialist,
+    Visit,
+    VisitLine,
+)
 
 # --- Catalogue --------------------------------------------------------------
 
@@ -53,6 +61,22 @@ LOCATIONS = [
         3,
     ),
     ("mobile", "Regulars at home", "Regulars на дому", "Mobile team, whole city", 2),
+]
+
+# code, English name, Russian name, the locations they work at
+SPECIALISTS = [
+    ("anna-s", "Anna Smirnova", "Анна Смирнова", ["center"]),
+    ("olga-k", "Olga Kuznetsova", "Ольга Кузнецова", ["center"]),
+    ("irina-v", "Irina Volkova", "Ирина Волкова", ["center", "patriki"]),
+    ("dmitry-p", "Dmitry Popov", "Дмитрий Попов", ["center"]),
+    ("elena-m", "Elena Morozova", "Елена Морозова", ["center", "mobile"]),
+    ("natalia-l", "Natalia Lebedeva", "Наталья Лебедева", ["patriki"]),
+    ("sergey-n", "Sergey Novikov", "Сергей Новиков", ["patriki"]),
+    ("maria-f", "Maria Fedorova", "Мария Федорова", ["patriki"]),
+    ("kirill-s", "Kirill Sokolov", "Кирилл Соколов", ["mobile"]),
+    ("tatiana-p", "Tatiana Pavlova", "Татьяна Павлова", ["mobile"]),
+    ("victoria-o", "Victoria Orlova", "Виктория Орлова", ["mobile", "center"]),
+    ("alexey-z", "Alexey Zaitsev", "Алексей Зайцев", ["patriki"]),
 ]
 
 CATEGORIES = [
@@ -412,6 +436,8 @@ class Catalogue:
     main_weights: list[int]
     addons: list[Service]
     addon_weights: list[int]
+    # Location id → ids of the specialists working there (in code order).
+    specialists: dict[int, list[int]] = field(default_factory=dict)
 
 
 def catalogue_ensure(*, russian: bool) -> Catalogue:
@@ -441,6 +467,16 @@ def catalogue_ensure(*, russian: bool) -> Catalogue:
                 "excluded_from_discounts": excluded,
             },
         )
+    by_code = {loc.code: loc for loc in locations}
+    specialists: dict[int, list[int]] = {loc.pk: [] for loc in locations}
+    for code, en, ru, works_at in SPECIALISTS:
+        specialist, created = Specialist.objects.get_or_create(
+            code=code, defaults={"name": ru if russian else en}
+        )
+        if created:
+            specialist.locations.set([by_code[c] for c in works_at])
+        for c in works_at:
+            specialists[by_code[c].pk].append(specialist.pk)
     main = [s for s in SERVICES if s[1] != "addons"]
     addons = [s for s in SERVICES if s[1] == "addons"]
     return Catalogue(
@@ -450,6 +486,7 @@ def catalogue_ensure(*, russian: bool) -> Catalogue:
         main_weights=[s[-1] for s in main],
         addons=[services[s[0]] for s in addons],
         addon_weights=[s[-1] for s in addons],
+        specialists=specialists,
     )
 
 
@@ -571,7 +608,7 @@ VISIT_COLUMNS = [
     "fingerprint", "total", "amount_paid", "paid_at", "note", "created_at",
     "status_changed_at", "status_reason",
 ]  # fmt: skip
-LINE_COLUMNS = ["visit_id", "service_id", "price", "quantity"]
+LINE_COLUMNS = ["visit_id", "service_id", "price", "quantity", "specialist_id"]
 
 
 @dataclass
@@ -615,6 +652,7 @@ class _Generator:
         self.main_cum = list(accumulate(catalogue.main_weights))
         self.addons = [(s.pk, s.base_price) for s in catalogue.addons]
         self.addon_cum = list(accumulate(catalogue.addon_weights))
+        self.specialists = catalogue.specialists
         self.kinds = [k for k, _ in KINDS]
         self.kind_cum = list(accumulate(w for _, w in KINDS))
 
@@ -651,13 +689,17 @@ class _Generator:
         for n, paid_at in enumerate(self._visit_times(rnd, registered)):
             location = home if rnd.random() < 0.85 else rnd.choice(self.locations)
             service, price = rnd.choices(self.main, cum_weights=self.main_cum)[0]
-            lines = [(service, price, 1)]
+            # Who performed it: derived, not drawn, so the random stream (and
+            # every other demo value of a seed) stays as it was.
+            staff = self.specialists.get(location) or [None]
+            specialist = staff[(index * 7 + n) % len(staff)]
+            lines = [(service, price, 1, specialist)]
             total = price
             if rnd.random() < 0.3:
                 addon, addon_price = rnd.choices(
                     self.addons, cum_weights=self.addon_cum
                 )[0]
-                lines.append((addon, addon_price, 1))
+                lines.append((addon, addon_price, 1, specialist))
                 total += addon_price
             roll = rnd.random()
             status = (

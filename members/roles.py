@@ -16,7 +16,7 @@ ROLE_DESCRIPTIONS = {
     ANALYST: _("Reads everything, changes nothing."),
 }
 
-_CATALOGUE = ["location", "servicecategory", "service"]
+_CATALOGUE = ["location", "servicecategory", "service", "specialist"]
 
 ROLE_PERMISSIONS = {
     MANAGER: [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection
 from django.db.models import (
@@ -19,9 +19,10 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, Round
+from django.utils import timezone
 
 from core import stamps
-from members.models import Member, Service, Visit
+from members.models import Member, Service, Specialist, Visit
 
 
 def visit_by_external_id(*, source: str, external_id: str) -> Visit | None:
@@ -136,4 +137,23 @@ def member_recent_visits(*, member: Member, limit: int = 50) -> QuerySet[Visit]:
         .select_related("location")
         .prefetch_related("lines__service")
         .order_by("-paid_at")[:limit]
+    )
+
+
+FAVOURITE_SPECIALIST_DAYS = 365
+
+
+def member_favourite_specialist(*, member_id: int) -> Specialist | None:
+    """Who performed most of the member's paid visit lines in the last 12
+    months (ties: by name); None if nobody did. One aggregate query."""
+    since = timezone.now() - timedelta(days=FAVOURITE_SPECIALIST_DAYS)
+    return (
+        Specialist.objects.filter(
+            visit_lines__visit__member_id=member_id,
+            visit_lines__visit__status=Visit.Status.PAID,
+            visit_lines__visit__paid_at__gte=since,
+        )
+        .annotate(lines_count=Count("visit_lines"))
+        .order_by("-lines_count", "name", "pk")
+        .first()
     )

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Location, Member, Service, Visit
+from members.models import Location, Member, Service, Specialist, Visit
 from members.money import money_text
 from members.services import MAX_LINE_QUANTITY, VisitLineInput
 from rewards.models import Tier
@@ -144,6 +144,23 @@ def service_choices() -> list:
     return [("", "—")] + [(name, opts) for name, opts in groups.items()]
 
 
+def specialist_choices() -> list:
+    """Active specialists grouped by the locations they work at: one query."""
+    groups: dict[str, list] = {}
+    links = (
+        Specialist.locations.through.objects.filter(
+            specialist__is_active=True, location__is_active=True
+        )
+        .select_related("specialist", "location")
+        .order_by("location__name", "specialist__name")
+    )
+    for link in links:
+        groups.setdefault(link.location.name, []).append(
+            (link.specialist.pk, link.specialist.name)
+        )
+    return [("", "—")] + [(name, opts) for name, opts in groups.items()]
+
+
 class SearchableSelect(forms.Select):
     """A select the desk filters by typing: the checkout's script makes it the
     admin's own select2 (jQuery and select2 as Django ships them).
@@ -194,6 +211,12 @@ class CheckoutLineForm(forms.Form):
     quantity = forms.IntegerField(
         label=_("Qty"), min_value=1, max_value=MAX_LINE_QUANTITY, initial=1
     )
+    # Optional: who performs it (the checkout checks they work at the location).
+    specialist = forms.ModelChoiceField(
+        Specialist.objects.filter(is_active=True),
+        label=_("Specialist"),
+        required=False,
+    )
     # Only for staff allowed to change prices (``allow_price``): empty is the
     # service's price.
     price = forms.DecimalField(
@@ -205,10 +228,19 @@ class CheckoutLineForm(forms.Form):
         help_text=_("Leave empty for the service's price."),
     )
 
-    def __init__(self, *args, choices=None, allow_price=False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        choices=None,
+        allow_price=False,
+        specialist_choices=None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         if choices is not None:
             self.fields["service"].choices = choices
+        if specialist_choices is not None:
+            self.fields["specialist"].choices = specialist_choices
         self.fields["quantity"].widget.attrs.update(
             {"class": "qty", "inputmode": "numeric"}
         )
@@ -225,6 +257,7 @@ class CheckoutLineForm(forms.Form):
             quantity=self.cleaned_data["quantity"],
             price=self.cleaned_data.get("price"),
             price_reason=price_reason,
+            specialist=self.cleaned_data.get("specialist"),
         )
 
 

@@ -14,6 +14,7 @@ from members.models.core import (
     VisitRefund,
 )
 from members.models.messaging import Message, MessageTemplate
+from members.models.staff import Specialist
 
 __all__ = [
     "MONEY",
@@ -28,6 +29,7 @@ __all__ = [
     "OtpGuard",
     "Service",
     "ServiceCategory",
+    "Specialist",
     "Visit",
     "VisitLine",
     "VisitRefund",

@@ -420,6 +420,15 @@ class VisitLine(models.Model):
     refunded_quantity = models.PositiveSmallIntegerField(
         _("refunded quantity"), default=0, db_default=0
     )
+    # Who performed it; None when not stated (and on lines from before).
+    specialist = models.ForeignKey(
+        "members.Specialist",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="visit_lines",
+        verbose_name=_("specialist"),
+    )
 
     class Meta:
         ordering = ["id"]

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Value
+from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Coalesce, Greatest, Least, Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,7 +27,7 @@ from core.errors import field_error
 from core.rows import rows_insert
 from members import selectors, visit_flow
 from members.hashing import card_token_hash
-from members.models import Location, Member, Service, Visit, VisitLine
+from members.models import Location, Member, Service, Specialist, Visit, VisitLine
 from members.money import money
 
 T = TypeVar("T")
@@ -46,6 +46,8 @@ class VisitLineInput:
     price: Decimal | str | int | None = None
     # Why ``price`` differs from the service's (the checkout requires one).
     price_reason: str = ""
+    # Who performed it: the specialist, their id or their code (None: not said).
+    specialist: Specialist | int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ def visit_record(
         payment_method=payment_method,
     )
     priced = _lines_price(lines)
+    specialists = specialists_check(lines, location=location)
     total = money(sum((price * qty for _s, price, qty in priced), Decimal("0")))
     paid = total if amount_paid is None else _money_field(amount_paid, "amount_paid")
     if paid > total:
@@ -156,7 +159,7 @@ def visit_record(
             "location": location.pk,
             "paid_at": paid_at.astimezone(UTC).isoformat(timespec="seconds"),
             "amount_paid": str(paid),
-            "lines": sorted([s.pk, str(p), q] for s, p, q in priced),
+            "lines": fingerprint_lines(priced, specialists),
             # Only when stated: bookings recorded before it was asked keep
             # their fingerprints.
             **({"payment_method": payment_method} if payment_method else {}),
@@ -192,6 +195,7 @@ def visit_record(
                 payment_card_token=payment_card_token,
                 payment_method=payment_method,
                 context=context,
+                specialists=specialists,
             )
     except IntegrityError:
         existing = selectors.visit_by_external_id(
@@ -218,6 +222,7 @@ def visit_insert(
     payment_method: str = "",
     context: dict | None = None,
     price_reasons: Sequence[str] = (),
+    specialists: Sequence[Specialist | None] = (),
 ) -> VisitRecordResult:
     """Write a new visit, its lines and the member's stats; run the visit flow.
 
@@ -225,7 +230,8 @@ def visit_insert(
     pricing, and has found no visit under this booking id. A duplicate
     ``(source, external_id)`` from a race raises ``IntegrityError``.
     Each line keeps its service's price of the day; ``price_reasons`` (in the
-    order of ``priced``) say why a line's own price differs from it.
+    order of ``priced``) say why a line's own price differs from it;
+    ``specialists`` (same order, from ``specialists_check``) who performed it.
     ``payment_method`` was checked by ``visit_checks`` (empty: not stated).
     """
     total = money(sum((price * qty for _s, price, qty in priced), Decimal("0")))
@@ -257,9 +263,13 @@ def visit_insert(
                     else ""
                 ),
                 quantity=qty,
+                specialist=specialist or None,
             )
-            for (service, price, qty), reason in zip_longest(
-                priced, price_reasons[: len(priced)], fillvalue=""
+            for (service, price, qty), reason, specialist in zip_longest(
+                priced,
+                price_reasons[: len(priced)],
+                specialists[: len(priced)],
+                fillvalue="",
             )
         ]
     )
@@ -424,6 +434,86 @@ def _lines_price(lines: list[VisitLineInput]) -> list[tuple[Service, Decimal, in
         )
         priced.append((service, price, line.quantity))
     return priced
+
+
+def specialists_check(
+    lines: Sequence[VisitLineInput], *, location: Location
+) -> list[Specialist | None]:
+    """Each line's specialist (None where not said), checked for ``location``.
+
+    A specialist is named by instance, id or code; they must exist, be active
+    and work at the visit's location. Lines without one cost no query; all the
+    named ones are read in one (with the locations they work at).
+    """
+    refs = [ln.specialist for ln in lines]
+    wanted = [r for r in refs if r is not None and r != ""]
+    if not wanted:
+        return [None] * len(refs)
+    ids = {
+        r.pk if isinstance(r, Specialist) else r
+        for r in wanted
+        if not isinstance(r, str)
+    }
+    codes = {r for r in wanted if isinstance(r, str)}
+    query = Q(pk__in=ids) | Q(code__in=codes)
+    found = list(
+        Specialist.objects.filter(query).annotate(
+            at_location=Exists(
+                Specialist.locations.through.objects.filter(
+                    specialist_id=OuterRef("pk"), location_id=location.pk
+                )
+            )
+        )
+    )
+    by_id = {sp.pk: sp for sp in found}
+    by_code = {sp.code: sp for sp in found}
+    out: list[Specialist | None] = []
+    for ref in refs:
+        if ref is None or ref == "":
+            out.append(None)
+            continue
+        if isinstance(ref, str):
+            specialist = by_code.get(ref)
+        else:
+            specialist = by_id.get(ref.pk if isinstance(ref, Specialist) else ref)
+        if specialist is None:
+            raise field_error(
+                "lines",
+                _("Unknown specialist “%(ref)s”.")
+                % {"ref": ref.pk if isinstance(ref, Specialist) else ref},
+                "unknown_specialist",
+            )
+        if not specialist.is_active:
+            raise field_error(
+                "lines",
+                _("%(name)s no longer works here (inactive specialist).")
+                % {"name": specialist.name},
+                "specialist_not_active",
+            )
+        if not specialist.at_location:
+            raise field_error(
+                "lines",
+                _("%(name)s does not work at %(location)s.")
+                % {"name": specialist.name, "location": location.name},
+                "specialist_not_at_location",
+            )
+        out.append(specialist)
+    return out
+
+
+def fingerprint_lines(
+    priced: Sequence[tuple[Service, Decimal, int]],
+    specialists: Sequence[Specialist | None] = (),
+) -> list[list]:
+    """The lines as a booking's fingerprint holds them, sorted.
+
+    A line's specialist enters only when set, so bookings recorded without
+    one keep their fingerprints and their retries still replay.
+    """
+    return sorted(
+        [s.pk, str(p), q, *([sp.pk] if sp else [])]
+        for (s, p, q), sp in zip_longest(priced, specialists[: len(priced)])
+    )
 
 
 def _money_field(value, field: str) -> Decimal:

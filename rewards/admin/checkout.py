@@ -43,6 +43,7 @@ from rewards.forms import (
     CheckoutLineFormSet,
     errors_to_form,
     service_choices,
+    specialist_choices,
     token_new,
     voucher_codes_split,
 )
@@ -231,7 +232,10 @@ def _default_location(request, member: Member | None) -> int | None:
 def checkout_view(request):
     if not request.user.has_perm(CHECKOUT_PERMISSION):
         raise PermissionDenied
-    choices = service_choices()
+    choices = {
+        "choices": service_choices(),
+        "specialist_choices": specialist_choices(),
+    }
     authority = price_authority_of(request.user)
     allow_price = authority is not PriceAuthority.NONE
     if request.method == "POST":
@@ -260,7 +264,7 @@ def checkout_view(request):
         allow_price=allow_price,
     )
     lines = CheckoutLineFormSet(
-        prefix="lines", form_kwargs={"choices": choices, "allow_price": allow_price}
+        prefix="lines", form_kwargs={**choices, "allow_price": allow_price}
     )
     return _render(
         request,
@@ -289,7 +293,7 @@ def _checkout_post(request, choices, authority):
     lines = CheckoutLineFormSet(
         data,
         prefix="lines",
-        form_kwargs={"choices": choices, "allow_price": allow_price},
+        form_kwargs={**choices, "allow_price": allow_price},
     )
     member = _member_from(data.get("member"))
     quote, stale = None, None

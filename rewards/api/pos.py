@@ -215,6 +215,7 @@ def checkout_lines(lines: list[dict]) -> list[VisitLineInput]:
                 quantity=line["quantity"],
                 price=line.get("price"),
                 price_reason=line.get("price_reason", ""),
+                specialist=line.get("specialist"),
             )
         )
     return out
@@ -290,7 +291,9 @@ CHECKOUT_ERRORS = (
     "`voucher_not_for_checkout`, `points_insufficient`, `points_over_limit`, "
     "`price_reason_required` (a `price` other than the service's without "
     "`price_reason`), `price_beyond_limit` (further from it than the program's "
-    "price change limit)."
+    "price change limit), `unknown_specialist`, `specialist_not_active`, "
+    "`specialist_not_at_location` (a line's `specialist` does not work at the "
+    "key's location)."
 )
 
 
@@ -349,6 +352,8 @@ def visit_data(visit: Visit, lines: list[VisitLine]) -> dict:
             {
                 "id": ln.pk,
                 "service": ln.service,
+                # Read only where set: a line without one costs no query.
+                "specialist": ln.specialist if ln.specialist_id else None,
                 "price": ln.price,
                 "quantity": ln.quantity,
                 "amount": ln.price * ln.quantity,

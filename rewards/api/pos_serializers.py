@@ -162,8 +162,22 @@ class ServiceRefField(serializers.Field):
         return value
 
 
+class SpecialistRefField(ServiceRefField):
+    default_error_messages = {
+        "invalid": _("Give the specialist's id (a number) or code (a string).")
+    }
+
+
 class PosLineInSerializer(serializers.Serializer):
     service = ServiceRefField()
+    specialist = SpecialistRefField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_(
+            "Who performed it (id or code): active, working at the key's location."
+        ),
+    )
     quantity = serializers.IntegerField(
         min_value=1, max_value=MAX_LINE_QUANTITY, default=1
     )
@@ -302,9 +316,20 @@ class PosQuoteSerializer(serializers.Serializer):
     earn_explanation = serializers.CharField()
 
 
+class PosSpecialistSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
 class PosVisitLineSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text=_("Use it to refund this line."))
     service = PosServiceSerializer()
+    # Not required: answers kept before lines had a specialist lack it.
+    specialist = PosSpecialistSerializer(
+        allow_null=True,
+        required=False,
+        help_text=_("Who performed it; null if not stated."),
+    )
     quantity = serializers.IntegerField()
     unit_price = Money(source="price")
     amount = Money()

@@ -73,6 +73,7 @@ def checkout_quote(
     if member is None:
         raise Member.DoesNotExist(f"member {member_id}")
     _member_usable(member)
+    member_services.specialists_check(lines, location=location)
     at = timezone.now()
     wallet, spendable = reward_selectors.wallet_spendable(
         member_id=member_id, today=timezone.localdate(at)
@@ -206,13 +207,14 @@ def _commit(
         payment_method=payment_method,
     )
     priced = member_services.price_lines(lines)
+    specialists = member_services.specialists_check(lines, location=location)
     reasons = [ln.price_reason for ln in lines]
     price_changes_check(
         [(s, p, r) for (s, p, _q), r in zip(priced, reasons, strict=True)],
         authority=price_authority,
     )
     fingerprint = _checkout_fingerprint(
-        member_id, location, priced, inputs, payment_method
+        member_id, location, priced, inputs, payment_method, specialists
     )
     # Lock order: the member row, then the wallet; each once.
     # The phone is not read by a checkout: parsing it costs more than the row.
@@ -259,6 +261,7 @@ def _commit(
         payment_method=payment_method,
         context={"quote": quote, "wallet": state},
         price_reasons=reasons,
+        specialists=specialists,
     )
     outcome = recorded.reaction(RewardsVisitOutcome)
     result = CheckoutResult(
@@ -287,7 +290,7 @@ def _replay(visit: Visit, receipt_relation: str | None) -> CheckoutResult:
 
 
 def _checkout_fingerprint(
-    member_id, location, priced, inputs, payment_method: str = ""
+    member_id, location, priced, inputs, payment_method: str = "", specialists=()
 ) -> str:
     """A booking's content: who, where, which lines at which prices, the inputs
     (vouchers, points, promo codes…) and how it was paid — not the time,
@@ -295,13 +298,13 @@ def _checkout_fingerprint(
 
     The payment method enters only when stated, so a booking recorded before
     it was asked (or sent without it) keeps its fingerprint and its retries
-    still replay.
+    still replay; so do the lines' specialists.
     """
     payload = {
         "checkout": 2,
         "member": member_id,
         "location": location.pk,
-        "lines": sorted([s.pk, str(p), q] for s, p, q in priced),
+        "lines": member_services.fingerprint_lines(priced, specialists),
         "inputs": inputs_normal(inputs),
     }
     if payment_method:

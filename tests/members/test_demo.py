@@ -7,10 +7,18 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.db.models import Count, Max
+from django.db.models import Count, F, Max
 
 from members import demo, selectors
-from members.models import Location, Member, Service, ServiceCategory, Visit, VisitLine
+from members.models import (
+    Location,
+    Member,
+    Service,
+    ServiceCategory,
+    Specialist,
+    Visit,
+    VisitLine,
+)
 from tests.conftest import moscow
 
 TODAY = "2026-11-23"
@@ -284,3 +292,19 @@ def test_demo_phones_are_distinct_and_e164():
 
     assert len(set(phones)) == len(phones)
     assert all(p.startswith("+79") and len(p) == 12 for p in phones)
+
+
+@pytest.mark.django_db
+def test_demo_lines_are_performed_by_the_locations_specialists():
+    seed(members=40)
+
+    specialists = Specialist.objects.prefetch_related("locations")
+    assert specialists.count() == 12
+    assert all(s.locations.exists() for s in specialists)
+    for location in Location.objects.all():
+        assert location.specialists.count() >= 3
+    lines = VisitLine.objects.select_related("visit")
+    assert lines.exists()
+    assert not lines.filter(specialist__isnull=True).exists()
+    # Each line's specialist works where the visit took place.
+    assert not lines.exclude(specialist__locations=F("visit__location")).exists()

@@ -136,6 +136,7 @@ def test_record_a_paid_visit(pos, regular, location, service, addon):
             {
                 "id": line.pk,
                 "service": {"id": line.service.pk, "code": code, "name": name},
+                "specialist": None,
                 "quantity": qty,
                 "unit_price": price,
                 "amount": amount,
