@@ -23,7 +23,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from members import member_flow, services
+from members import member_flow, selectors, services
+from members.admin_exports import MEMBER_EXPORTS, MemberExportAdminMixin
 from members.admin_filters import BirthdayMonthFilter, LastVisitFilter
 from members.admin_helpers import phone_of
 from members.admin_privacy import MemberPrivacyAdminMixin
@@ -204,7 +205,7 @@ class VisitInline(admin.TabularInline):
 
 
 @admin.register(Member)
-class MemberAdmin(MemberPrivacyAdminMixin, admin.ModelAdmin):
+class MemberAdmin(MemberPrivacyAdminMixin, MemberExportAdminMixin, admin.ModelAdmin):
     list_display = [
         "full_name",
         "phone_display",
@@ -242,6 +243,7 @@ class MemberAdmin(MemberPrivacyAdminMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
         "record_visit_link",
+        "favourite_specialist",
     ]
     fieldsets = [
         (
@@ -277,6 +279,7 @@ class MemberAdmin(MemberPrivacyAdminMixin, admin.ModelAdmin):
                 "fields": [
                     ("visits_count", "total_spent"),
                     ("first_visit_at", "last_visit_at"),
+                    "favourite_specialist",
                     "record_visit_link",
                 ]
             },
@@ -288,7 +291,12 @@ class MemberAdmin(MemberPrivacyAdminMixin, admin.ModelAdmin):
     ]
     inlines = [VisitInline]
 
-    actions = ["block_members", "unblock_members", "erase_personal_data"]
+    actions = [
+        "block_members",
+        "unblock_members",
+        "erase_personal_data",
+        *MEMBER_EXPORTS,
+    ]
 
     @admin.action(description=_("Block selected members"), permissions=["change"])
     def block_members(self, request, queryset):
@@ -329,6 +337,11 @@ class MemberAdmin(MemberPrivacyAdminMixin, admin.ModelAdmin):
             checkout_url(member.pk),
             _("Record a visit"),
         )
+
+    @admin.display(description=_("favourite specialist"))
+    def favourite_specialist(self, member):
+        found = member.pk and selectors.member_favourite_specialist(member_id=member.pk)
+        return str(found) if found else "—"
 
     def get_search_results(self, request, queryset, search_term):
         """Find members the way a front desk types.
@@ -441,7 +454,7 @@ class MemberAdmin(MemberPrivacyAdminMixin, admin.ModelAdmin):
 
 # Registered by import: API access, the outbox and the visits have admin
 # modules of their own (the visit's names stay importable from here).
-from members import admin_access, admin_messaging  # noqa: E402, F401
+from members import admin_access, admin_messaging, admin_staff  # noqa: E402, F401
 from members.admin_visits import (  # noqa: E402, F401
     BOOKING_REF_TEXTS,
     VisitAdmin,

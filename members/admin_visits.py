@@ -21,6 +21,8 @@ from django.utils.translation import ngettext
 
 from members import services
 from members.admin import LargeTablePaginator, checkout_url
+from members.admin_exports import VISIT_EXPORTS, VisitExportAdminMixin
+from members.admin_filters import VisitSpecialistFilter
 from members.models import (
     Visit,
     VisitLine,
@@ -33,6 +35,7 @@ class VisitLineInline(admin.TabularInline):
     model = VisitLine
     fields = [
         "service",
+        "specialist",
         "unit_price",
         "price_change",
         "quantity",
@@ -52,7 +55,7 @@ class VisitLineInline(admin.TabularInline):
         return request.user.has_perm("members.view_visit")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("service")
+        return super().get_queryset(request).select_related("service", "specialist")
 
     @admin.display(description=_("price"))
     def unit_price(self, line):
@@ -203,7 +206,7 @@ class VisitPanel:
 
 
 @admin.register(Visit)
-class VisitAdmin(admin.ModelAdmin):
+class VisitAdmin(VisitExportAdminMixin, admin.ModelAdmin):
     # The source and the booking id in one column, said as what they are (the
     # checkout's token means nothing to people); money as money.
     list_display = [
@@ -217,7 +220,14 @@ class VisitAdmin(admin.ModelAdmin):
         "status",
         "booking_col",
     ]
-    list_filter = ["status", "source", "payment_method", "location", "paid_at"]
+    list_filter = [
+        "status",
+        "source",
+        "payment_method",
+        "location",
+        VisitSpecialistFilter,
+        "paid_at",
+    ]
     list_select_related = ["member", "location"]
     search_fields = ["=id", "external_id", "member__phone", "member__last_name"]
     search_help_text = _("Visit number, external id, member phone or last name.")
@@ -245,7 +255,7 @@ class VisitAdmin(admin.ModelAdmin):
     # Shown as ``booking_ref``, which says what the id is for the visit's source.
     exclude = ["external_id", "total", "amount_paid", "amount_refunded"]
     inlines = [VisitLineInline, VisitRefundInline]
-    actions = ["cancel_visits", "refund_visits"]
+    actions = ["cancel_visits", "refund_visits", *VISIT_EXPORTS]
 
     def has_change_permission(self, request, obj=None):
         return False  # a visit's content is history; its status moves by actions
