@@ -1,9 +1,9 @@
 """``manage.py export_members FILE``: every member, to CSV or XLSX."""
 
-from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
+from django.core.management.base import BaseCommand
 
 from members import exports
+from members.management.commands._export_file import export_file, file_kind_check
 from members.models import Member
 
 
@@ -19,22 +19,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         path = opts["file"]
-        if not path.lower().endswith((".csv", ".xlsx")):
-            raise CommandError("FILE must end in .csv or .xlsx")
+        file_kind_check(path)
         members = Member.objects.all()
-        with tqdm(
+        written = export_file(
+            self,
+            opts,
+            headers=exports.MEMBER_HEADERS,
+            rows=exports.member_rows(members),
             total=members.count(),
             unit="member",
             desc="Members",
-            disable=opts["no_progress"],
-            file=self.stderr._out,
-            mininterval=0.5,
-        ) as bar:
-            exports.file_write(
-                path,
-                exports.MEMBER_HEADERS,
-                exports.member_rows(members),
-                title="members",
-                progress=bar.update,
-            )
-        self.stdout.write(self.style.SUCCESS(f"{bar.n} member(s) written to {path}"))
+            title="members",
+        )
+        self.stdout.write(self.style.SUCCESS(f"{written} member(s) written to {path}"))

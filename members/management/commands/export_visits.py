@@ -5,9 +5,9 @@ from datetime import date, datetime, time, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from tqdm import tqdm
 
 from members import exports
+from members.management.commands._export_file import export_file, file_kind_check
 from members.models import Visit, VisitLine
 
 
@@ -31,8 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         path = opts["file"]
-        if not path.lower().endswith((".csv", ".xlsx")):
-            raise CommandError("FILE must end in .csv or .xlsx")
+        file_kind_check(path)
         since, until = opts["since"], opts["until"]
         if since and until and since > until:
             raise CommandError("--since is after --until")
@@ -41,19 +40,14 @@ class Command(BaseCommand):
             visits = visits.filter(paid_at__gte=_day_start(since))
         if until:
             visits = visits.filter(paid_at__lt=_day_start(until + timedelta(days=1)))
-        with tqdm(
+        written = export_file(
+            self,
+            opts,
+            headers=exports.VISIT_HEADERS,
+            rows=exports.visit_rows(visits),
             total=VisitLine.objects.filter(visit__in=visits.values("pk")).count(),
             unit="line",
             desc="Visit lines",
-            disable=opts["no_progress"],
-            file=self.stderr._out,
-            mininterval=0.5,
-        ) as bar:
-            exports.file_write(
-                path,
-                exports.VISIT_HEADERS,
-                exports.visit_rows(visits),
-                title="visits",
-                progress=bar.update,
-            )
-        self.stdout.write(self.style.SUCCESS(f"{bar.n} row(s) written to {path}"))
+            title="visits",
+        )
+        self.stdout.write(self.style.SUCCESS(f"{written} row(s) written to {path}"))
