@@ -12,7 +12,7 @@ import reads it back: phones in E.164, codes rather than names for locations
 and services, dates and times in ISO 8601 with the business time zone's offset,
 money with a dot and two decimals, booleans as ``true``/``false`` in CSV (real
 booleans in XLSX). An export of members re-imported must change nothing
-(``members.imports`` reads these columns; the visits importer is still to come),
+(``imports.members`` reads these columns),
 so keep the columns in this shape.
 
 **Memory.** Rows come from ``values()`` over ``iterator(chunk_size=2000)``: no

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "members",
     "rewards",
     "referrals",
+    # Cross-cutting: bringing a salon's data in (above members and rewards).
+    "imports",
 ]
 
 MIDDLEWARE = [

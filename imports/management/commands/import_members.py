@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
-from members import imports
+from imports import members as imports
+from imports import reading
 from members.models import Location
 
 
@@ -33,7 +34,11 @@ class Command(BaseCommand):
                     _("Unknown location “%(code)s”.") % {"code": opts["location"]}
                 )
         try:
-            mapping = imports.mapping_load(opts["mapping"]) if opts["mapping"] else None
+            mapping = (
+                reading.mapping_load(opts["mapping"], imports.FIELDS)
+                if opts["mapping"]
+                else None
+            )
             with tqdm(
                 unit="row",
                 desc="Members",
@@ -48,7 +53,7 @@ class Command(BaseCommand):
                     mapping=mapping,
                     progress=bar.update,
                 )
-        except (imports.ImportFileError, OSError, ValueError) as exc:
+        except (reading.ImportFileError, OSError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         counts = summary.counts
         line = _(
@@ -61,5 +66,5 @@ class Command(BaseCommand):
         if summary.problems:
             self.stdout.write(
                 _("Rejected and skipped rows: %(path)s")
-                % {"path": imports.report_path(opts["file"])}
+                % {"path": reading.report_path(opts["file"])}
             )

@@ -1,10 +1,6 @@
 """Members from CSV and XLSX files: ``manage.py import_members FILE``.
 
-**Reading.** Rows are streamed: the csv module over a text stream, openpyxl
-``read_only`` for XLSX; never the whole file in memory. A CSV's encoding is
-UTF-8 (with or without a BOM) when its first 64 KB decode as such, else cp1251
-(Excel with a Russian locale); its delimiter (``,`` ``;`` or tab) is sniffed
-from the first few KB, falling back to counting them in the header line.
+**Reading** is ``imports.reading``'s: streamed CSV or XLSX.
 
 **Headers** are recognised case-insensitively in English and Russian, and the
 member export's own headers (``members.exports.MEMBER_HEADERS``) are accepted
@@ -21,30 +17,32 @@ rolled back, so it reports the very counts the real run would.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
-import csv
-import enum
-import json
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
-from openpyxl import load_workbook
 
+from imports.reading import (
+    ImportSummary,
+    Outcome,
+    RowError,
+    RowResult,
+    bool_parse,
+    columns_recognise,
+    date_parse,
+    headers_read,
+    report_path,
+    report_write,
+)
+from imports.reading import text as _text
 from members import member_flow
 from members.models import Location, Member
 from members.services import member_register, member_update, phone_normalize
-
-SAMPLE_BYTES = 64 * 1024
-SNIFF_CHARS = 8 * 1024
-DELIMITERS = ",;\t"
 
 # Fields the importer fills, and the export's columns it reads but ignores
 # (ids and stats follow from the database, not from a file).
@@ -90,176 +88,6 @@ HEADER_ALIASES = {
     **{name: "" for name in IGNORED},
 }
 
-_YES = {"true", "yes", "y", "1", "да", "д", "+", "on"}
-_NO = {"false", "no", "n", "0", "нет", "н", "-", "off", ""}
-_DMY = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
-
-
-class ImportFileError(Exception):
-    """The file cannot be imported at all (no phone column, bad mapping…)."""
-
-
-class Outcome(enum.StrEnum):
-    CREATED = "created"
-    FILLED = "filled"
-    UNCHANGED = "unchanged"
-    REJECTED = "rejected"
-    SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class RowResult:
-    outcome: Outcome
-    column: str = ""
-    reason: str = ""
-
-
-@dataclass
-class ImportSummary:
-    counts: dict[Outcome, int] = field(
-        default_factory=lambda: dict.fromkeys(Outcome, 0)
-    )
-    problems: list[tuple[int, str, str]] = field(default_factory=list)
-
-
-class _RowError(Exception):
-    def __init__(self, field_name: str, reason: str):
-        super().__init__(reason)
-        self.field = field_name
-        self.reason = reason
-
-
-# --- reading -----------------------------------------------------------------
-
-
-def header_key(header: Any) -> str:
-    return " ".join(str(header or "").split()).lower()
-
-
-def mapping_load(path: str | Path) -> dict[str, str]:
-    """A ``{"header": "field"}`` JSON mapping, keys normalised like headers."""
-    with open(path, encoding="utf-8") as fh:
-        raw = json.load(fh)
-    if not isinstance(raw, dict):
-        raise ImportFileError(_("The mapping must be a JSON object."))
-    mapping = {}
-    for header, name in raw.items():
-        if name not in FIELDS and name != "":
-            raise ImportFileError(
-                _("Unknown field “%(field)s” in the mapping.") % {"field": name}
-            )
-        mapping[header_key(header)] = name
-    return mapping
-
-
-def columns_recognise(
-    headers: list[Any], mapping: dict[str, str] | None = None
-) -> dict[str, int]:
-    """``{field: column index}`` for the headers a field is known for."""
-    aliases = {**HEADER_ALIASES, **(mapping or {})}
-    columns: dict[str, int] = {}
-    for index, header in enumerate(headers):
-        name = aliases.get(header_key(header))
-        if name and name not in columns:
-            columns[name] = index
-    if "phone" not in columns:
-        raise ImportFileError(_("The file has no phone column."))
-    return columns
-
-
-def encoding_detect(sample: bytes) -> str:
-    """``utf-8-sig`` when ``sample`` decodes as UTF-8 (a character cut at the
-    end of the sample aside), else ``cp1251``."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    try:
-        decoder.decode(sample, final=False)
-    except UnicodeDecodeError:
-        return "cp1251"
-    return "utf-8-sig"
-
-
-def delimiter_detect(sample: str) -> str:
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        first_line = sample.split("\n", 1)[0]
-        return max(DELIMITERS, key=first_line.count)
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[Any]]]:
-    with open(path, "rb") as fh:
-        encoding = encoding_detect(fh.read(SAMPLE_BYTES))
-    with open(path, encoding=encoding, newline="") as fh:
-        delimiter = delimiter_detect(fh.read(SNIFF_CHARS))
-        fh.seek(0)
-        reader = csv.reader(fh, delimiter=delimiter)
-        for row in reader:
-            yield reader.line_num, row
-
-
-def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[Any]]]:
-    book = load_workbook(path, read_only=True, data_only=True)
-    try:
-        for line, row in enumerate(book.worksheets[0].iter_rows(values_only=True), 1):
-            yield line, list(row)
-    finally:
-        book.close()
-
-
-def rows_read(path: str | Path) -> Iterator[tuple[int, list[Any]]]:
-    """``(line, cells)`` of the file, the header first, streamed."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _csv_rows(path)
-    if suffix == ".xlsx":
-        return _xlsx_rows(path)
-    raise ImportFileError(_("The file must end in .csv or .xlsx."))
-
-
-# --- values ------------------------------------------------------------------
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # an XLSX phone typed as a number
-    return str(value).strip()
-
-
-def date_parse(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = _text(value)
-    if not text:
-        return None
-    match = _DMY.match(text)
-    try:
-        if match:
-            day, month, year = (int(part) for part in match.groups())
-            return date(year, month, day)
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        raise _RowError(
-            "birthday",
-            _("Not a date (DD.MM.YYYY or YYYY-MM-DD): “%(value)s”.") % {"value": text},
-        ) from None
-
-
-def bool_parse(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = _text(value).lower()
-    if text in _YES:
-        return True
-    if text in _NO:
-        return False
-    raise _RowError(name, _("Not a yes or no: “%(value)s”.") % {"value": text})
-
-
 # --- rows --------------------------------------------------------------------
 
 
@@ -278,11 +106,11 @@ def _row_parse(cells: list[Any], columns: dict[str, int]) -> _Row:
 
     raw_phone = _text(cell("phone"))
     if not raw_phone:
-        raise _RowError("phone", _("No phone."))
+        raise RowError("phone", _("No phone."))
     try:
         phone = phone_normalize(raw_phone)
     except ValidationError:
-        raise _RowError(
+        raise RowError(
             "phone", _("Not a valid phone: “%(value)s”.") % {"value": raw_phone}
         ) from None
     profile: dict[str, Any] = {
@@ -307,7 +135,7 @@ def _location(code: str, default: Location | None, cache: dict) -> Location | No
     if code not in cache:
         cache[code] = Location.objects.filter(code=code).first()
     if cache[code] is None:
-        raise _RowError("location", _("Unknown location “%(code)s”.") % {"code": code})
+        raise RowError("location", _("Unknown location “%(code)s”.") % {"code": code})
     return cache[code]
 
 
@@ -368,7 +196,7 @@ def row_import(
             location_cache if location_cache is not None else {},
         )
         outcome = _row_apply(row, location=row_location, actor=actor)
-    except _RowError as exc:
+    except RowError as exc:
         return RowResult(Outcome.REJECTED, exc.field, exc.reason)
     except _Skip as exc:
         return RowResult(
@@ -399,12 +227,8 @@ def members_import(
     rejected and skipped rows (line, column, reason). ``dry_run`` rolls every
     change back and still counts and reports."""
     summary = ImportSummary()
-    rows = rows_read(path)
-    try:
-        _, headers = next(rows)
-    except StopIteration:
-        raise ImportFileError(_("The file is empty.")) from None
-    columns = columns_recognise(headers, mapping)
+    headers, rows = headers_read(path)
+    columns = columns_recognise(headers, HEADER_ALIASES, mapping)
     column_names = {name: _text(headers[index]) for name, index in columns.items()}
     cache: dict = {}
     # A real run commits row by row; a dry run nests the rows' transactions
@@ -412,8 +236,6 @@ def members_import(
     try:
         with transaction.atomic() if dry_run else contextlib.nullcontext():
             for line, cells in rows:
-                if not any(_text(cell) for cell in cells):
-                    continue  # a blank line, as spreadsheets leave at the end
                 result = row_import(
                     cells, columns, location=location, actor=actor, location_cache=cache
                 )
@@ -429,14 +251,3 @@ def members_import(
         pass
     report_write(report_path(path), summary.problems)
     return summary
-
-
-def report_path(path: str | Path) -> Path:
-    return Path(f"{path}.report.csv")
-
-
-def report_write(path: Path, problems: list[tuple[int, str, str]]) -> None:
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["line", "column", "reason"])
-        writer.writerows(problems)

@@ -10,7 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from openpyxl import Workbook
 
-from members import exports, imports, services
+from imports import members as imports
+from imports import reading
+from members import exports, services
 from members.models import Member
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +29,7 @@ def run(path, *args) -> str:
 
 
 def report_lines(path) -> list[list[str]]:
-    with open(imports.report_path(path), encoding="utf-8-sig", newline="") as fh:
+    with open(reading.report_path(path), encoding="utf-8-sig", newline="") as fh:
         return list(csv.reader(fh))
 
 
@@ -49,14 +51,14 @@ def anna(db):
 
 def test_encoding_and_delimiter_are_detected():
     sample = FIXTURE.read_bytes()
-    assert imports.encoding_detect(sample) == "cp1251"
-    assert imports.encoding_detect("\ufeffТелефон".encode()) == "utf-8-sig"
-    assert imports.encoding_detect("Телефон".encode()) == "utf-8-sig"
+    assert reading.encoding_detect(sample) == "cp1251"
+    assert reading.encoding_detect("\ufeffТелефон".encode()) == "utf-8-sig"
+    assert reading.encoding_detect("Телефон".encode()) == "utf-8-sig"
     # A character cut by the end of the sample is still UTF-8.
-    assert imports.encoding_detect("Телефон".encode()[:-1]) == "utf-8-sig"
-    assert imports.delimiter_detect(sample.decode("cp1251")) == ";"
-    assert imports.delimiter_detect("phone\tfirst_name\n+7916\tAnna\n") == "\t"
-    assert imports.delimiter_detect("phone,first_name\n+7916,Anna\n") == ","
+    assert reading.encoding_detect("Телефон".encode()[:-1]) == "utf-8-sig"
+    assert reading.delimiter_detect(sample.decode("cp1251")) == ";"
+    assert reading.delimiter_detect("phone\tfirst_name\n+7916\tAnna\n") == "\t"
+    assert reading.delimiter_detect("phone,first_name\n+7916,Anna\n") == ","
 
 
 def test_headers_are_recognised_in_both_languages_and_by_mapping():
@@ -73,13 +75,13 @@ def test_headers_are_recognised_in_both_languages_and_by_mapping():
         "preferences": 5,
         "marketing_consent": 6,
     }
-    assert imports.columns_recognise(russian) == expected
-    assert imports.columns_recognise(english) == expected
-    assert imports.columns_recognise(["Мобильный"], {"мобильный": "phone"}) == {
-        "phone": 0
-    }
-    with pytest.raises(imports.ImportFileError):
-        imports.columns_recognise(["Имя"])
+    assert reading.columns_recognise(russian, imports.HEADER_ALIASES) == expected
+    assert reading.columns_recognise(english, imports.HEADER_ALIASES) == expected
+    assert reading.columns_recognise(
+        ["Мобильный"], imports.HEADER_ALIASES, {"мобильный": "phone"}
+    ) == {"phone": 0}
+    with pytest.raises(reading.ImportFileError):
+        reading.columns_recognise(["Имя"], imports.HEADER_ALIASES)
 
 
 def test_mapping_file_names_unknown_headers(tmp_path):
