@@ -24,14 +24,25 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from imports.bulk import (
+    NewMember,
+    member_values_check,
+    members_by_phone,
+    members_create,
+    tables_analyze,
+)
+from imports.lookups import Locations
+from imports.phones import phone_fast
+from imports.pipeline import chunks_run, overlap_possible
 from imports.reading import (
     ImportSummary,
     Outcome,
     RowError,
     RowResult,
+    batched,
     bool_parse,
     columns_recognise,
     date_parse,
@@ -41,8 +52,8 @@ from imports.reading import (
 )
 from imports.reading import text as _text
 from members import member_flow
-from members.models import Location, Member
-from members.services import member_register, member_update, phone_normalize
+from members.models import Location, Member, MemberPhone
+from members.services import member_register, member_update
 
 # Fields the importer fills, and the export's columns it reads but ignores
 # (ids and stats follow from the database, not from a file).
@@ -56,6 +67,9 @@ FIELDS = (
     "consent_push",
     "location",
 )
+REQUIRED = ("phone",)
+CHUNK_ROWS = 2_000
+ANALYZE_AFTER = 10_000  # new members
 IGNORED = (
     "id",
     "status",
@@ -108,7 +122,7 @@ def _row_parse(cells: list[Any], columns: dict[str, int]) -> _Row:
     if not raw_phone:
         raise RowError("phone", _("No phone."))
     try:
-        phone = phone_normalize(raw_phone)
+        phone = phone_fast(raw_phone)
     except ValidationError:
         raise RowError(
             "phone", _("Not a valid phone: “%(value)s”.") % {"value": raw_phone}
@@ -129,22 +143,15 @@ def _row_parse(cells: list[Any], columns: dict[str, int]) -> _Row:
     return _Row(phone, profile, consents, _text(cell("location")))
 
 
-def _location(code: str, default: Location | None, cache: dict) -> Location | None:
-    if not code:
-        return default
-    if code not in cache:
-        cache[code] = Location.objects.filter(code=code).first()
-    if cache[code] is None:
-        raise RowError("location", _("Unknown location “%(code)s”.") % {"code": code})
-    return cache[code]
-
-
 class _Skip(Exception):
     pass
 
 
 @transaction.atomic
 def _row_apply(row: _Row, *, location: Location | None, actor) -> Outcome:
+    """One row through the services, in its own transaction: the path of rows
+    that change an existing member (or of new ones the bulk write could not
+    take)."""
     member = Member.objects.filter(phone=row.phone).first()
     if member is None:
         member_register(
@@ -162,42 +169,32 @@ def _row_apply(row: _Row, *, location: Location | None, actor) -> Outcome:
         return Outcome.CREATED
     if member.status != Member.Status.ACTIVE:
         raise _Skip(member.get_status_display())
-    # Fill blanks only: what the member (or staff) already entered wins.
-    changes = {
-        name: value
-        for name, value in row.profile.items()
-        if value and not getattr(member, name)
-    }
-    consents = {
-        channel: True
-        for channel, granted in row.consents.items()
-        if granted and not getattr(member, f"consent_{channel}")
-    }
+    changes, consents = _fills(row, member)
     if not changes and not consents:
         return Outcome.UNCHANGED
     member_update(member=member, consents=consents, **changes)
     return Outcome.FILLED
 
 
-def row_import(
-    cells: list[Any],
-    columns: dict[str, int],
-    *,
-    location: Location | None = None,
-    actor=None,
-    location_cache: dict | None = None,
-) -> RowResult:
-    """Import one data row in its own transaction; never raises for bad data."""
+def _fills(row: _Row, member) -> tuple[dict, dict]:
+    """What ``row`` adds to ``member`` (a model or a ``values()`` dict): blanks
+    only — what the member (or staff) already entered wins — and consents only
+    turned on."""
+    get = member.get if isinstance(member, dict) else member.__dict__.get
+    changes = {
+        name: value for name, value in row.profile.items() if value and not get(name)
+    }
+    consents = {
+        channel: True
+        for channel, granted in row.consents.items()
+        if granted and not get(f"consent_{channel}")
+    }
+    return changes, consents
+
+
+def _row_result(row: _Row, location: Location | None, actor) -> RowResult:
     try:
-        row = _row_parse(cells, columns)
-        row_location = _location(
-            row.location_code,
-            location,
-            location_cache if location_cache is not None else {},
-        )
-        outcome = _row_apply(row, location=row_location, actor=actor)
-    except RowError as exc:
-        return RowResult(Outcome.REJECTED, exc.field, exc.reason)
+        return RowResult(_row_apply(row, location=location, actor=actor))
     except _Skip as exc:
         return RowResult(
             Outcome.SKIPPED,
@@ -207,7 +204,104 @@ def row_import(
     except ValidationError as exc:
         names = list(getattr(exc, "error_dict", {}) or [""])
         return RowResult(Outcome.REJECTED, names[0], " ".join(exc.messages))
-    return RowResult(outcome)
+
+
+_EXISTING_VALUES = (
+    "status", *PROFILE_FIELDS, "consent_sms", "consent_email", "consent_push",
+)  # fmt: skip
+
+
+class _Importer:
+    """Imports the rows a chunk at a time: the chunk's phones looked up in one
+    query, its new members written in bulk (one transaction for the chunk),
+    the rows that change a known member through the services, one by one."""
+
+    def __init__(self, *, columns, column_names, locations, actor, summary):
+        self.columns = columns
+        self.column_names = column_names
+        self.locations = locations
+        self.actor = actor
+        self.summary = summary
+
+    def note(self, results: list[tuple[int, RowResult]]) -> None:
+        for line, result in results:
+            self.summary.counts[result.outcome] += 1
+            if result.outcome in (Outcome.REJECTED, Outcome.SKIPPED):
+                column = self.column_names.get(result.column, result.column)
+                self.summary.problems.append((line, column, result.reason))
+
+    def parse(self, rows: list[tuple[int, list[Any]]]) -> tuple[list, list]:
+        parsed: list[tuple[int, _Row, Location | None]] = []
+        rejected = []
+        for line, cells in rows:
+            try:
+                row = _row_parse(cells, self.columns)
+                location = self.locations.find(row.location_code)
+                row.profile["email"] = member_values_check(
+                    first_name=row.profile["first_name"],
+                    last_name=row.profile["last_name"],
+                    email=row.profile["email"],
+                    birthday=row.profile["birthday"],
+                )
+            except RowError as exc:
+                rejected.append(
+                    (line, RowResult(Outcome.REJECTED, exc.field, exc.reason))
+                )
+                continue
+            parsed.append((line, row, location))
+        return parsed, rejected
+
+    def write(self, parsed: list[tuple[int, _Row, Location | None]]) -> list:
+        results = []
+        existing = members_by_phone(
+            {row.phone for _, row, _ in parsed}, _EXISTING_VALUES
+        )
+        new: dict[str, tuple[int, _Row, Location | None]] = {}
+        one_by_one = []
+        for line, row, location in parsed:
+            known = existing.get(row.phone)
+            if known is None and row.phone not in new:
+                new[row.phone] = (line, row, location)
+            elif (
+                known is not None
+                and known["status"] == Member.Status.ACTIVE
+                and (not any(_fills(row, known)))
+            ):
+                results.append((line, RowResult(Outcome.UNCHANGED)))
+            else:  # a fill, a blocked member, a phone twice in the chunk
+                one_by_one.append((line, row, location))
+        if self._create(list(new.values())):
+            results.extend(
+                (line, RowResult(Outcome.CREATED)) for line, *_ in new.values()
+            )
+        else:
+            # Someone registered one of these phones meanwhile: the slow path
+            # sorts each row out on its own.
+            one_by_one[:0] = new.values()
+        for line, row, location in one_by_one:
+            results.append((line, _row_result(row, location, self.actor)))
+        return results
+
+    def _create(self, rows) -> bool:
+        people = [
+            NewMember(
+                phone=row.phone,
+                first_name=row.profile["first_name"],
+                last_name=row.profile["last_name"],
+                email=row.profile["email"],
+                birthday=row.profile["birthday"],
+                preferences=row.profile["preferences"],
+                location_id=location.pk if location else None,
+                consents=frozenset(c for c, granted in row.consents.items() if granted),
+            )
+            for _line, row, location in rows
+        ]
+        try:
+            with transaction.atomic():
+                members_create(people)
+        except IntegrityError:
+            return False
+        return True
 
 
 class _DryRun(Exception):
@@ -228,26 +322,40 @@ def members_import(
     change back and still counts and reports."""
     summary = ImportSummary()
     headers, rows = headers_read(path)
-    columns = columns_recognise(headers, HEADER_ALIASES, mapping)
-    column_names = {name: _text(headers[index]) for name, index in columns.items()}
-    cache: dict = {}
-    # A real run commits row by row; a dry run nests the rows' transactions
-    # (as savepoints) in one that is rolled back at the end.
+    columns = columns_recognise(headers, HEADER_ALIASES, mapping, REQUIRED)
+    importer = _Importer(
+        columns=columns,
+        column_names={name: _text(headers[index]) for name, index in columns.items()},
+        locations=Locations(location),
+        actor=actor,
+        summary=summary,
+    )
+
+    def done(results: list, rows: int) -> None:
+        importer.note(results)
+        if progress:
+            progress(rows)
+
+    # A real run commits chunk by chunk; a dry run nests the chunks'
+    # transactions (as savepoints) in one that is rolled back at the end.
     try:
         with transaction.atomic() if dry_run else contextlib.nullcontext():
-            for line, cells in rows:
-                result = row_import(
-                    cells, columns, location=location, actor=actor, location_cache=cache
-                )
-                summary.counts[result.outcome] += 1
-                if result.outcome in (Outcome.REJECTED, Outcome.SKIPPED):
-                    column = column_names.get(result.column, result.column)
-                    summary.problems.append((line, column, result.reason))
-                if progress:
-                    progress(1)
+            chunks_run(
+                batched(rows, CHUNK_ROWS),
+                parse=importer.parse,
+                write=importer.write,
+                done=done,
+                overlap=overlap_possible(dry_run=dry_run),
+            )
             if dry_run:
                 raise _DryRun
     except _DryRun:
         pass
+    if not dry_run and summary.counts[Outcome.CREATED] > ANALYZE_AFTER:
+        tables_analyze(Member, MemberPhone)
+    summary.problems.sort()
     report_write(report_path(path), summary.problems)
     return summary
+
+
+run = members_import

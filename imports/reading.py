@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,14 @@ def headers_read(path: str | Path) -> tuple[list[Any], Iterator[tuple[int, list[
     return headers, (
         (line, cells) for line, cells in rows if any(text(cell) for cell in cells)
     )
+
+
+def batched(rows: Iterable, size: int) -> Iterator[list]:
+    """Lists of ``size`` items (the last one shorter): ``itertools.batched``
+    of Python 3.12."""
+    rows = iter(rows)
+    while chunk := list(islice(rows, size)):
+        yield chunk
 
 
 # --- values ------------------------------------------------------------------
