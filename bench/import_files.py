@@ -29,7 +29,7 @@ SERVICES = [
     ("Ароматерапия", 900),
 ]
 MASTERS = [f"Мастер {n}" for n in range(1, 13)]
-LOCATIONS = ["salon-center", "salon-north", "home-visits"]
+LOCATIONS = ["center", "patriki", "mobile"]
 
 
 def phone_text(index: int, rnd: random.Random) -> str:

@@ -68,6 +68,13 @@ class ImportSummary:
     # What the file named that the database did not have (visits: services,
     # specialists), created by the real run — listed by the dry run.
     unknown: dict[str, list[str]] = field(default_factory=dict)
+    # What the run wrote besides the rows' own outcomes (visits: the visits,
+    # members, services and specialists created).
+    created: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("visits", "members", "services", "specialists"), 0
+        )
+    )
 
 
 class RowError(Exception):

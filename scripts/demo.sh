@@ -17,7 +17,7 @@ echo "==> Loading the demo chain (idempotent: a second run adds nothing)"
 echo "==> The demo program: rewards catalogue, premium earn rates, tier perks"
 "$PY" manage.py seed_program_demo
 echo "==> Points history of the demo members: balances, lots, tiers (idempotent)"
-"$PY" manage.py points_backfill
+"$PY" manage.py points_backfill --spend-every 4
 echo "==> Today's daily jobs: expire old points, review tiers, … (a re-run does nothing)"
 "$PY" manage.py run_daily_jobs
 echo "==> Demo vouchers: members with the most points buy rewards (idempotent)"

@@ -30,7 +30,7 @@ def demo(program_defaults):
     for command, kwargs in [
         ("seed_demo", {"members": 60}),
         ("seed_program_demo", {}),
-        ("points_backfill", {}),
+        ("points_backfill", {"spend_every": 4}),
         ("run_daily_jobs", {}),
         ("seed_vouchers_demo", {}),
         ("seed_referrals_demo", {}),

@@ -21,7 +21,9 @@ def demo_referrals(*, language: str, referrers: int = 3) -> list[Member]:
         "--no-progress", "--jobs", "1", "--language", language, **quiet,
     )  # fmt: skip
     call_command("seed_program_demo", "--language", language, **quiet)
-    call_command("points_backfill", "--no-progress", "--jobs", "1", **quiet)
+    call_command(
+        "points_backfill", "--no-progress", "--jobs", "1", "--spend-every", "4", **quiet
+    )
     call_command(
         "seed_referrals_demo", "--referrers", str(referrers), "--language",
         language, "--no-progress", **quiet,

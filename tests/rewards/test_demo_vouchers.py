@@ -28,7 +28,10 @@ def demo_with_points():
         "--no-progress", "--jobs", "1", verbosity=0, stdout=StringIO(),
     )  # fmt: skip
     call_command("seed_program_demo", stdout=StringIO())
-    call_command("points_backfill", "--no-progress", "--jobs", "1", stdout=StringIO())
+    call_command(
+        "points_backfill", "--no-progress", "--jobs", "1", "--spend-every", "4",
+        stdout=StringIO(),
+    )  # fmt: skip
 
 
 def vouchers_seed(members=12) -> str:

@@ -13,7 +13,8 @@ class Command(BaseCommand):
     help = (
         "Replay the paid visits of members without a wallet and write their "
         "points history in bulk: wallet and tier, one earn entry and lot per "
-        "visit, an occasional spend. Members with a wallet are skipped, so a "
+        "visit (and, for demo data, an occasional spend: --spend-every). "
+        "Members with a wallet are skipped, so a "
         "second run adds nothing. Lots past their expiry stay open for the "
         "nightly expiry job."
     )
@@ -29,11 +30,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--chunk", type=int, default=2_000, help="members per transaction"
         )
+        parser.add_argument(
+            "--spend-every",
+            type=int,
+            default=0,
+            help="demo data only: members whose id is a multiple of N spend half "
+            "their points once at their last visit (default 0: nobody — an "
+            "imported history's spends are not known, so none are invented)",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **opts):
         if not 1 <= opts["jobs"] <= 16:
             raise CommandError("--jobs must be between 1 and 16")
+        if opts["spend_every"] < 0:
+            raise CommandError("--spend-every must be 0 or more")
         if not 1 <= opts["chunk"] <= 50_000:
             raise CommandError("--chunk must be between 1 and 50000")
         started = time.monotonic()
@@ -50,6 +61,7 @@ class Command(BaseCommand):
                 member_ids=ids,
                 chunk_size=opts["chunk"],
                 jobs=opts["jobs"],
+                spend_every=opts["spend_every"],
                 progress=bar.update,
             )
         self.stdout.write(
