@@ -173,3 +173,54 @@ def tables_analyze(*models) -> None:
     with connection.cursor() as cursor:
         for model in models:
             cursor.execute(f'ANALYZE "{model._meta.db_table}"')
+
+
+# --- visits ------------------------------------------------------------------
+
+VISIT_COLUMNS = [
+    "id", "member_id", "location_id", "status", "source", "external_id",
+    "fingerprint", "total", "amount_paid", "paid_at", "note", "created_at",
+    "status_changed_at", "status_reason", "payment_method",
+]  # fmt: skip
+LINE_COLUMNS = [
+    "visit_id", "service_id", "price", "list_price", "price_reason", "quantity",
+    "specialist_id",
+]  # fmt: skip
+
+_STATS_SQL = {
+    "postgresql": """
+        UPDATE members_member SET
+            visits_count = visits_count + %s,
+            total_spent = ROUND(total_spent + %s, 2),
+            first_visit_at = LEAST(COALESCE(first_visit_at, %s), %s),
+            last_visit_at = GREATEST(COALESCE(last_visit_at, %s), %s)
+        WHERE id = %s
+    """,
+    "sqlite": """
+        UPDATE members_member SET
+            visits_count = visits_count + %s,
+            total_spent = ROUND(total_spent + %s, 2),
+            first_visit_at = MIN(COALESCE(first_visit_at, %s), %s),
+            last_visit_at = MAX(COALESCE(last_visit_at, %s), %s)
+        WHERE id = %s
+    """,
+}
+
+
+def stats_add(stats: dict[int, list]) -> None:
+    """Add imported visits to the members' cached stats: ``{member id: [count,
+    amount, first paid_at, last paid_at]}``, one statement for all."""
+    if not stats:
+        return
+    ops = connection.ops
+    params = []
+    for member_id, (count, amount, first, last) in sorted(stats.items()):
+        first_value = ops.adapt_datetimefield_value(first)
+        last_value = ops.adapt_datetimefield_value(last)
+        if connection.vendor == "postgresql":
+            first_value, last_value = first, last
+        params.append(
+            (count, amount, first_value, first_value, last_value, last_value, member_id)
+        )
+    with connection.cursor() as cursor:
+        cursor.executemany(_STATS_SQL[connection.vendor], params)
