@@ -33,6 +33,7 @@ from members.models import (
     VisitLine,
 )
 from members.services import phone_normalize
+from webhooks import services as webhooks
 
 # An erased member's phone column holds "+0-erased-<id>": unique (the id), kept
 # as typed by the phone field (no country code starts with 0, so it never
@@ -109,6 +110,10 @@ def member_erase(*, member: Member, actor=None) -> Member:
     OtpChallenge.objects.filter(phone=phone).delete()
     OtpGuard.objects.filter(phone=phone).delete()
     member_flow.member_erased(member_flow.MemberErased(member=member, actor=actor))
+    # Earlier member.created/updated events carry the phone and names: redacted
+    # too, so a delivery still waiting sends nothing personal.
+    webhooks.events_redact_member(member_id=member.pk)
+    webhooks.event_emit(type="member.erased", data={"member_id": member.pk})
     return member
 
 

@@ -38,6 +38,7 @@ from referrals.models import (
 from referrals.selectors import referral_code_normalize
 from rewards import selectors as rewards_selectors
 from rewards.services import points_bonus, points_bonus_reverse
+from webhooks.services import event_emit
 
 Status = Referral.Status
 Reason = ReferralEvent.Reason
@@ -435,6 +436,17 @@ def _payout(
             "friend_full": friend_full,
             "first_visit_discount": str(discount),
             "valid_days": days,
+        },
+    )
+    event_emit(
+        type="referral.rewarded",
+        data={
+            "referral_id": referral.pk,
+            "referrer_id": referral.referrer_id,
+            "friend_id": referral.referee_id,
+            "referrer_points": referrer_points,
+            "friend_points": friend_points,
+            "visit_id": referral.qualifying_visit_id,
         },
     )
     if referrer_points:

@@ -16,6 +16,7 @@ from core.errors import field_error
 from members import member_flow
 from members.hashing import e164_hash
 from members.models import Location, Member, MemberPhone
+from webhooks.services import event_emit
 
 CONSENT_CHANNELS = ("sms", "email", "push")
 
@@ -105,7 +106,20 @@ def member_register(
         outcome=outcome if outcome is not None else {},
     )
     member_flow.member_registered(event)
+    event_emit(type="member.created", data=lambda: member_webhook_data(member))
     return member
+
+
+def member_webhook_data(member: Member) -> dict:
+    """A member in webhook events (member.created, member.updated)."""
+    return {
+        "member_id": member.pk,
+        "phone": getattr(member.phone, "as_e164", None) or str(member.phone or ""),
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "email": member.email,
+        "status": member.status,
+    }
 
 
 def member_signup_code_set(*, member: Member, code: str) -> None:
@@ -180,6 +194,10 @@ def member_update(*, member: Member, **fields) -> Member:
         raise _phone_taken() from exc
     if "phone" in fields:
         phone_history_add(member=member, at=now)
+    event_emit(
+        type="member.updated",
+        data=lambda: {**member_webhook_data(member), "changed": sorted(fields)},
+    )
     return member
 
 

@@ -14,7 +14,9 @@ from core.errors import field_error
 from members import visit_flow
 from members.models import Member, Visit, VisitLine, VisitRefund
 from members.money import money
-from members.services.visits import _visit_reverse
+from members.services.visits import _visit_reverse, visit_webhook_data
+from webhooks.services import event_emit
+from webhooks.services import money as money_text
 
 REFUND_KEY_MAX = VisitRefund._meta.get_field("key").max_length
 
@@ -132,6 +134,16 @@ def visit_refund_partial(
     visit.refresh_from_db(fields=["amount_refunded"])
     visit_flow.visit_partially_refunded(
         visit_flow.VisitPartiallyRefunded(visit=visit, refund=refund, actor=actor)
+    )
+    event_emit(
+        type="visit.refunded",
+        data=lambda: {
+            **visit_webhook_data(visit),
+            "partial": True,
+            "refund_id": refund.pk,
+            "refund_amount": money_text(refund.amount),
+            "reason": refund.reason,
+        },
     )
     if last:
         _visit_reverse(

@@ -29,6 +29,8 @@ from members import selectors, visit_flow
 from members.hashing import card_token_hash
 from members.models import Location, Member, Service, Specialist, Visit, VisitLine
 from members.money import money
+from webhooks.services import event_emit, iso
+from webhooks.services import money as money_text
 
 T = TypeVar("T")
 
@@ -277,7 +279,25 @@ def visit_insert(
     reactions = visit_flow.visit_recorded(
         visit_flow.VisitRecorded(visit=visit, actor=recorded_by, context=context or {})
     )
+    event_emit(type="visit.recorded", data=lambda: visit_webhook_data(visit))
     return VisitRecordResult(visit, True, reactions)
+
+
+def visit_webhook_data(visit: Visit) -> dict:
+    """A visit in webhook events (visit.recorded, visit.cancelled, visit.refunded)."""
+    return {
+        "visit_id": visit.pk,
+        "member_id": visit.member_id,
+        "location_id": visit.location_id,
+        "location": visit.location.code,
+        "paid_at": iso(visit.paid_at),
+        "total": money_text(visit.total),
+        "amount_paid": money_text(visit.amount_paid),
+        "amount_refunded": money_text(visit.amount_refunded),
+        "status": visit.status,
+        "source": visit.source,
+        "external_id": visit.external_id,
+    }
 
 
 _STATS_ADD_SQL = """
@@ -373,6 +393,14 @@ def _visit_reverse(*, visit: Visit, to: str, reason: str, actor) -> Visit:
         last_visit_at=last,
     )
     visit_flow.visit_reversed(visit_flow.VisitReversed(visit=visit, actor=actor))
+    event_emit(
+        type=("visit.cancelled" if to == Visit.Status.CANCELLED else "visit.refunded"),
+        data=lambda: {
+            **visit_webhook_data(visit),
+            "partial": False,
+            "reason": visit.status_reason,
+        },
+    )
     return visit
 
 

@@ -22,6 +22,7 @@ from core.rows import rows_insert
 from rewards import selectors
 from rewards.dbfuncs import sha256_hex
 from rewards.models import LedgerEntry, LotAllocation, PointLot, TierChange, Wallet
+from webhooks.services import event_emit, iso
 
 Kind = LedgerEntry.Kind
 
@@ -215,7 +216,24 @@ def entry_append(
     entry.hash = entry_hash(entry)
     rows_insert([entry])
     state.new_entries.append(entry)
+    event_emit(type="points.changed", data=lambda: entry_webhook_data(entry))
     return entry
+
+
+def entry_webhook_data(entry: LedgerEntry) -> dict:
+    """A ledger entry in the points.changed webhook event."""
+    return {
+        "member_id": entry.member_id,
+        "entry_id": entry.pk,
+        "kind": entry.kind,
+        "delta": entry.amount,
+        "balance": entry.balance_after,
+        "debt": entry.debt_after,
+        "reason": entry.reason,
+        "visit_id": entry.visit_id,
+        "voucher_id": entry.voucher_id,
+        "created_at": iso(entry.created_at),
+    }
 
 
 def lot_open(

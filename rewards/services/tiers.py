@@ -14,6 +14,7 @@ from members.models import Member, Visit
 from rewards import selectors
 from rewards.models import Tier, TierChange, Wallet
 from rewards.services.ledger import WalletState, wallet_lock
+from webhooks.services import event_emit
 
 
 def tier_upgrade_check(
@@ -109,7 +110,19 @@ def _tier_set(
     )
     wallet.tier, wallet.tier_since = tier, now
     wallet.tier_at_risk_since, wallet.tier_override_until = None, override_until
+    event_emit(type="tier.changed", data=lambda: tier_change_webhook_data(change))
     return change
+
+
+def tier_change_webhook_data(change: TierChange) -> dict:
+    """A tier change in the tier.changed webhook event (tiers by code)."""
+    return {
+        "member_id": change.member_id,
+        "from": change.from_tier.code if change.from_tier else None,
+        "to": change.to_tier.code,
+        "reason": change.reason,
+        "visit_id": change.visit_id,
+    }
 
 
 @transaction.atomic

@@ -18,6 +18,8 @@ from members.models.messaging import Channel
 from rewards.models import LedgerEntry, Reward, Voucher
 from rewards.services.ledger import wallet_lock, wallet_save
 from rewards.services.points import points_return, points_spend
+from webhooks.services import event_emit, iso
+from webhooks.services import money as money_text
 
 # No 0/O, 1/I/L: codes are read aloud at the front desk and typed by hand.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -173,7 +175,34 @@ def reward_redeem_once(
         },
         dedupe_key=f"voucher_issued:{voucher.pk}",
     )
+    event_emit(type="voucher.issued", data=lambda: voucher_webhook_data(voucher))
     return Redemption(voucher=voucher, replayed=False)
+
+
+def voucher_webhook_data(voucher: Voucher, **changes) -> dict:
+    """A voucher in webhook events (voucher.issued, voucher.used)."""
+    reward = voucher.reward
+    return {
+        "voucher_id": voucher.pk,
+        "member_id": voucher.member_id,
+        "code": voucher.code,
+        "status": voucher.status,
+        "source": voucher.source,
+        "reward_id": reward.pk,
+        "reward": reward.name,
+        "reward_kind": reward.kind,
+        "discount_percent": (
+            str(reward.discount_percent)
+            if reward.discount_percent is not None
+            else None
+        ),
+        "discount_amount": money_text(reward.discount_amount),
+        "points_cost": voucher.points_cost,
+        "valid_until": iso(voucher.valid_until),
+        "used_at": iso(voucher.used_at),
+        "visit_id": voucher.visit_id,
+        **changes,
+    }
 
 
 @transaction.atomic
@@ -231,7 +260,7 @@ def voucher_issue(
     if existing is not None:
         return existing
     now = timezone.now()
-    return Voucher.objects.create(
+    voucher = Voucher.objects.create(
         code=voucher_code_new(),
         reward=reward,
         member=member,
@@ -241,6 +270,8 @@ def voucher_issue(
         valid_until=now + timedelta(days=valid_days or reward.voucher_valid_days),
         idempotency_key=key,
     )
+    event_emit(type="voucher.issued", data=lambda: voucher_webhook_data(voucher))
+    return voucher
 
 
 # Rewards the checkout prices; the others (a partner gift, priority booking)
@@ -290,6 +321,7 @@ def voucher_mark_used(*, voucher: Voucher, actor=None) -> Voucher:
         status=Voucher.Status.USED, used_at=now, closed_at=now
     )
     voucher.status, voucher.used_at, voucher.closed_at = Voucher.Status.USED, now, now
+    event_emit(type="voucher.used", data=lambda: voucher_webhook_data(voucher))
     return voucher
 
 
@@ -317,6 +349,16 @@ def vouchers_use(*, vouchers: list[Voucher], visit: Visit, now: datetime) -> Non
             _("Voucher %(code)s was used or cancelled meanwhile.")
             % {"code": ", ".join(sorted(lost))},
             "voucher_not_active",
+        )
+    for voucher in {v.pk: v for v in vouchers}.values():
+        event_emit(
+            type="voucher.used",
+            data=lambda v=voucher: voucher_webhook_data(
+                v,
+                status=Voucher.Status.USED,
+                used_at=iso(now),
+                visit_id=visit.pk,
+            ),
         )
 
 

@@ -21,6 +21,7 @@ from rewards.services.batch.common import (
     due_at,
 )
 from rewards.services.vouchers import vouchers_expire
+from webhooks.services import event_subscribed, events_emit_bulk, iso
 
 
 def lots_activate(*, on: date) -> dict:
@@ -199,8 +200,36 @@ def _expire_chunk(db: _Db, cur, *, select_sql: str, lots_due: str, params) -> di
     )
     cur.execute(f"SELECT COALESCE(SUM(total), 0) FROM {BATCH}")
     points = int(cur.fetchone()[0])
+    if event_subscribed("points.changed"):
+        _expired_emit(cur, reason=params["reason"])
     db.drop(cur, BATCH)
     return {"members": members, "lots": lots, "points": points}
+
+
+def _expired_emit(cur, *, reason: str) -> None:
+    """One points.changed event per expiry entry of the chunk (one SELECT)."""
+    cur.execute(
+        f"SELECT member_id, entry_id, total, balance_after, debt_after FROM {BATCH}"
+    )
+    at = iso(timezone.now())
+    events_emit_bulk(
+        type="points.changed",
+        data_rows=[
+            {
+                "member_id": member_id,
+                "entry_id": entry_id,
+                "kind": LedgerEntry.Kind.EXPIRE.value,
+                "delta": -total,
+                "balance": balance,
+                "debt": debt,
+                "reason": reason,
+                "visit_id": None,
+                "voucher_id": None,
+                "created_at": at,
+            }
+            for member_id, entry_id, total, balance, debt in cur.fetchall()
+        ],
+    )
 
 
 def _json_around(fields: dict) -> tuple[str, str]:

@@ -14,7 +14,8 @@ from rewards.services.batch.common import (
     _Db,
     day_end,
 )
-from rewards.services.vouchers import voucher_code_new
+from rewards.services.vouchers import voucher_code_new, voucher_webhook_data
+from webhooks.services import event_subscribed, events_emit_bulk
 
 REVIEW = "regulars_tier_review"
 
@@ -211,6 +212,8 @@ def tiers_review(*, on: date) -> dict:
             FROM {REVIEW} WHERE changed = 1""",
             params,
         )
+        if event_subscribed("tier.changed"):
+            _tier_changes_emit(cur)
         cur.execute(
             f"""
             SELECT
@@ -235,6 +238,30 @@ def tiers_review(*, on: date) -> dict:
         "recovered",
     ]
     return {"wallets_created": created, **dict(zip(names, counts, strict=True))}
+
+
+def _tier_changes_emit(cur) -> None:
+    """One tier.changed event per change the review wrote (one SELECT)."""
+    cur.execute(
+        f"""
+        SELECT r.member_id, ot.code, nt.code, r.reason FROM {REVIEW} r
+        LEFT JOIN rewards_tier ot ON ot.id = r.old_tier_id
+        JOIN rewards_tier nt ON nt.id = r.new_tier_id
+        WHERE r.changed = 1"""
+    )
+    events_emit_bulk(
+        type="tier.changed",
+        data_rows=[
+            {
+                "member_id": member_id,
+                "from": old,
+                "to": new,
+                "reason": reason,
+                "visit_id": None,
+            }
+            for member_id, old, new, reason in cur.fetchall()
+        ],
+    )
 
 
 PERK_BATCH = 5_000
@@ -310,5 +337,17 @@ def _perks_create(rows, *, perks: dict, month: str) -> int:
                 ignore_conflicts=True,
                 batch_size=1_000,
             )
+            if event_subscribed("voucher.issued"):
+                # The ones this attempt inserted (a conflict kept another's).
+                events_emit_bulk(
+                    type="voucher.issued",
+                    data_rows=[
+                        voucher_webhook_data(voucher)
+                        for voucher in Voucher.objects.select_related("reward").filter(
+                            idempotency_key__in=[keys[m] for m, _ in todo],
+                            issued_at=now,
+                        )
+                    ],
+                )
         todo = missing(todo)
     return len(first) - len(todo)
