@@ -60,6 +60,25 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "after backoff, messages held back by quiet hours, any whose delivery "
         "task was lost). Each message is claimed first, so none goes out twice.",
     },
+    "imports: delete old import files": {
+        "task": "imports.tasks.import_files_clean",
+        "schedule": crontab(hour=4, minute=40),
+        "description": "Nightly: delete the uploaded files and reports of imports "
+        "older than IMPORTS_KEEP_DAYS (the list of imports keeps their figures).",
+    },
+    "webhooks: deliver due events": {
+        "task": "webhooks.tasks.webhooks_deliver_due_task",
+        "schedule": crontab(minute="*"),
+        "description": "Every minute: send due webhook deliveries (retries after "
+        "backoff, any whose kick was lost) and disable endpoints failing for "
+        "days. Each delivery is claimed first, so none goes out twice.",
+    },
+    "webhooks: prune old deliveries": {
+        "task": "webhooks.tasks.webhooks_prune_task",
+        "schedule": crontab(hour=4, minute=20),
+        "description": "Nightly: delete delivered and given-up webhook deliveries "
+        "and their events older than WEBHOOKS_KEEP_DAYS.",
+    },
 }
 
 

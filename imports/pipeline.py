@@ -9,6 +9,7 @@ this thread's connection — the dry run's rollback must cover every write.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -39,6 +40,8 @@ def chunks_run(
             work, results = parse(chunk)
             done(results + write(work), len(chunk))
         return
+    # The writer runs in this thread's context (say, with webhooks muted).
+    context = contextvars.copy_context()
     with ThreadPoolExecutor(1, thread_name_prefix="import-writer") as writer:
         pending: tuple[Future, list, int] | None = None
         try:
@@ -46,7 +49,7 @@ def chunks_run(
                 work, results = parse(chunk)
                 if pending:
                     _finish(pending, done)
-                pending = (writer.submit(write, work), results, len(chunk))
+                pending = (writer.submit(context.run, write, work), results, len(chunk))
             if pending:
                 _finish(pending, done)
                 pending = None

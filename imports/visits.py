@@ -79,6 +79,7 @@ from imports.visit_rows import (
 )
 from members.bulk import ids_reserve, rows_insert
 from members.models import Location, Member, MemberPhone, Visit, VisitLine
+from webhooks.services import events_muted
 
 FIELDS = (
     "phone",
@@ -434,8 +435,13 @@ def visits_import(
         if progress:
             progress(count)
 
+    # Imports send no webhooks: a million member.created help no one (the
+    # bulk writes emit nothing anyway; this covers the rows done one by one).
     try:
-        with transaction.atomic() if dry_run else contextlib.nullcontext():
+        with (
+            events_muted(),
+            transaction.atomic() if dry_run else contextlib.nullcontext(),
+        ):
             chunks_run(
                 booking_chunks(rows, CHUNK_ROWS, columns),
                 parse=importer.parse,

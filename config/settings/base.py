@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     # /api/docs/ works offline and on networks that block CDNs.
     "drf_spectacular_sidecar",
     "core",
+    # Event webhooks: below members, rewards and referrals, which emit into it.
+    "webhooks",
     "members",
     "rewards",
     "referrals",
@@ -263,6 +265,42 @@ REFERRAL_HOLD_SAME_IP = env.bool("REFERRAL_HOLD_SAME_IP", default=True)
 # a friend's first visit paid with a card the referrer paid with.
 REFERRAL_HOLD_CARD_FRIENDS = env.int("REFERRAL_HOLD_CARD_FRIENDS", default=2)
 REFERRAL_HOLD_REFERRER_CARD = env.bool("REFERRAL_HOLD_REFERRER_CARD", default=True)
+
+# --- Imports (imports/: the admin's import page) --------------------------------
+
+# Uploaded files, their progress and their reports, one folder per job. The web
+# process writes the upload and reads the progress, the worker runs the import:
+# both must see the same folder (one machine, or a shared volume).
+IMPORTS_DIR = Path(env.str("IMPORTS_DIR", default=str(VAR_DIR / "imports")))
+# The largest file the upload form accepts, in bytes (200 MB).
+IMPORTS_MAX_UPLOAD_BYTES = env.int("IMPORTS_MAX_UPLOAD_BYTES", default=200 * 1024**2)
+# A run whose progress has not moved for this long is shown as stalled and can
+# be started again (the importers are idempotent).
+IMPORTS_STALL_MINUTES = env.int("IMPORTS_STALL_MINUTES", default=30)
+# An import of a big file outlasts CELERY_TASK_TIME_LIMIT: its task has its own
+# limit (seconds); at the soft one the job is marked failed.
+IMPORTS_TASK_TIME_LIMIT = env.int("IMPORTS_TASK_TIME_LIMIT", default=6 * 60 * 60)
+# Uploaded files and their reports (clients' personal data) are deleted this
+# many days after the upload; the list of imports keeps their figures.
+IMPORTS_KEEP_DAYS = env.int("IMPORTS_KEEP_DAYS", default=30)
+
+# --- Webhooks -------------------------------------------------------------------
+
+# Event webhooks to integrations (webhooks/, docs/webhooks.md).
+WEBHOOKS_TIMEOUT = env.float("WEBHOOKS_TIMEOUT", default=5.0)
+# Seconds between retries after a failed attempt; the last one repeats.
+WEBHOOKS_RETRY_SCHEDULE = env.list(
+    "WEBHOOKS_RETRY_SCHEDULE", cast=int, default=[60, 300, 1800, 7200, 21600, 43200]
+)
+# A delivery still failing this long after its event is given up.
+WEBHOOKS_RETRY_FOR_HOURS = env.int("WEBHOOKS_RETRY_FOR_HOURS", default=72)
+# An endpoint with only failures (no success) for this many days is disabled.
+WEBHOOKS_DISABLE_AFTER_DAYS = env.int("WEBHOOKS_DISABLE_AFTER_DAYS", default=3)
+# Delivered (and given-up) deliveries and their events are deleted after this.
+WEBHOOKS_KEEP_DAYS = env.int("WEBHOOKS_KEEP_DAYS", default=30)
+# How long a process trusts what it knows of the subscriptions before it checks
+# the change stamp: another process sees a new endpoint within this time.
+WEBHOOKS_SUBSCRIPTIONS_TTL = env.float("WEBHOOKS_SUBSCRIPTIONS_TTL", default=10.0)
 
 # --- API ----------------------------------------------------------------------
 

@@ -1,0 +1,24 @@
+"""Celery tasks of the imports app: thin wrappers around ``imports.services``."""
+
+from celery import shared_task
+from django.conf import settings
+
+from imports import services
+
+
+@shared_task(
+    name="imports.tasks.import_job_run",
+    time_limit=settings.IMPORTS_TASK_TIME_LIMIT + 60,
+    soft_time_limit=settings.IMPORTS_TASK_TIME_LIMIT,
+)
+def import_job_run(job_id: int, dry_run: bool) -> str | None:
+    """Run an import job (dry or real). Delivered twice, it runs once: the
+    service claims the job with a compare-and-set first."""
+    job = services.job_run(job_id=job_id, dry_run=dry_run)
+    return job.status if job is not None else None
+
+
+@shared_task(name="imports.tasks.import_files_clean")
+def import_files_clean() -> int:
+    """Nightly: delete the files of old imports (IMPORTS_KEEP_DAYS)."""
+    return services.job_files_clean()
