@@ -56,13 +56,13 @@ class Catalogue:
         """Every service and specialist the ``visits`` name, by ``header_key``."""
         for visit in visits:
             for line in visit.lines:
-                key = header_key(line.service)
+                key = line.service_key
                 if key not in self.services:
                     self.services[key] = self._service_create(
                         line.service, line.amount / line.quantity
                     )
                 if line.specialist:
-                    key = header_key(line.specialist)
+                    key = line.specialist_key
                     if key not in self.specialists:
                         self.specialists[key] = self._specialist_create(line.specialist)
                     self._specialist_place(self.specialists[key], visit.location)

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -28,6 +27,8 @@ from members.models import Location, Visit
 MAX_EXTERNAL_ID = 60
 MAX_QUANTITY = 1_000
 MAX_AMOUNT = Decimal("9999999999.99")
+CACHE_SIZE = 200_000  # phones and times remembered, at most
+_PAYMENT_METHODS = frozenset(Visit.PaymentMethod.values)
 
 _PAID = {"", "paid", "оплачен", "оплачено", "оплачена", "пришел", "пришёл", "завершен"}
 _NOT_PAID = {
@@ -54,6 +55,8 @@ class Line:
     specialist: str
     amount: Decimal
     quantity: int
+    service_key: str = ""  # header_key of the names, to look them up
+    specialist_key: str = ""
 
 
 @dataclass
@@ -70,22 +73,17 @@ class Booking:
     fingerprint: str = ""
 
     def seal(self) -> None:
-        content = {
-            "phone": self.phone,
-            "paid_at": self.paid_at.astimezone(zoneinfo.ZoneInfo("UTC")).isoformat(),
-            "lines": sorted(
-                [
-                    header_key(ln.service),
-                    str(ln.amount),
-                    ln.quantity,
-                    header_key(ln.specialist),
-                ]
-                for ln in self.lines
-            ),  # fmt: skip
-        }
-        self.fingerprint = hashlib.sha256(
-            json.dumps(content, ensure_ascii=False, sort_keys=True).encode()
-        ).hexdigest()
+        """The booking's fingerprint (its content) and its key among imports."""
+        lines = sorted(
+            "\x1e".join(
+                (ln.service_key, str(ln.amount), str(ln.quantity), ln.specialist_key)
+            )
+            for ln in self.lines
+        )  # fmt: skip
+        content = "\x1f".join(
+            (self.phone, self.paid_at.astimezone(UTC).isoformat(), *lines)
+        )
+        self.fingerprint = hashlib.sha256(content.encode()).hexdigest()
         if self.booking:
             self.external_id = f"{self.location.code}:{self.booking}"
         else:
@@ -103,11 +101,34 @@ class Values:
         self.columns = columns
         self.tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
         self._times: dict[Any, datetime] = {}
+        self._phones: dict[str, str] = {}
+        self._keys: dict[str, str] = {}
         self.now = timezone.now()
 
     def cell(self, cells: list[Any], name: str) -> Any:
         index = self.columns.get(name)
         return cells[index] if index is not None and index < len(cells) else None
+
+    def key(self, name: str) -> str:
+        """``header_key(name)``, remembered (a file names few services)."""
+        key = self._keys.get(name)
+        if key is None:
+            key = header_key(name)
+            if len(self._keys) > CACHE_SIZE:
+                self._keys.clear()
+            self._keys[name] = key
+        return key
+
+    def phone(self, cells: list[Any]) -> str:
+        """The row's phone in E.164 (a client's phone repeats on every visit)."""
+        raw = _text(self.cell(cells, "phone"))
+        phone = self._phones.get(raw)
+        if phone is None:
+            phone = phone_parse(raw)
+            if len(self._phones) > CACHE_SIZE:
+                self._phones.clear()
+            self._phones[raw] = phone
+        return phone
 
     def paid_at(self, cells: list[Any]) -> datetime:
         raw, clock = self.cell(cells, "paid_at"), self.cell(cells, "time")
@@ -116,7 +137,7 @@ class Values:
             moment = self._times[key]
         except (KeyError, TypeError):
             moment = self._paid_at(raw, clock)
-            if len(self._times) > 100_000:
+            if len(self._times) > CACHE_SIZE:
                 self._times.clear()
             with contextlib.suppress(TypeError):
                 self._times[key] = moment
@@ -254,7 +275,15 @@ def line_parse(values: Values, line: int, cells: list[Any]) -> tuple[str, Line]:
         )
     return (
         "paid" if status in _PAID else status,
-        Line(line, service, specialist, amount, quantity),
+        Line(
+            line,
+            service,
+            specialist,
+            amount,
+            quantity,
+            values.key(service),
+            values.key(specialist),
+        ),  # fmt: skip
     )
 
 
@@ -271,7 +300,7 @@ def phone_parse(raw: str) -> str:
 
 def payment_method_parse(raw: str) -> str:
     value = raw.strip().lower()
-    return value if value in Visit.PaymentMethod.values else ""
+    return value if value in _PAYMENT_METHODS else ""
 
 
 def booking_chunks(

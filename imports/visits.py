@@ -46,6 +46,7 @@ from imports.bulk import (
     LINE_COLUMNS,
     VISIT_COLUMNS,
     NewMember,
+    imported_visits,
     members_by_phone,
     members_create,
     stats_add,
@@ -60,7 +61,6 @@ from imports.reading import (
     RowError,
     RowResult,
     columns_recognise,
-    header_key,
     headers_read,
     mapping_check,
     report_path,
@@ -75,7 +75,6 @@ from imports.visit_rows import (
     booking_chunks,
     line_parse,
     payment_method_parse,
-    phone_parse,
 )
 from members.bulk import ids_reserve, rows_insert
 from members.models import Location, Member, MemberPhone, Visit, VisitLine
@@ -149,6 +148,10 @@ HEADER_ALIASES = {
 }
 
 
+_CREATED = RowResult(Outcome.CREATED)
+_UNCHANGED = RowResult(Outcome.UNCHANGED)
+
+
 class _Importer:
     def __init__(self, *, columns, column_names, locations, catalogue, summary):
         self.values = Values(columns)
@@ -179,7 +182,11 @@ class _Importer:
                         "external_id",
                         _("Longer than %(max)d characters.") % {"max": MAX_EXTERNAL_ID},
                     )
-                phone = phone_parse(_text(self.values.cell(cells, "phone")))
+                if not booking.isprintable():
+                    raise RowError(
+                        "external_id", _("A booking id cannot hold control characters.")
+                    )
+                phone = self.values.phone(cells)
                 paid_at = self.values.paid_at(cells)
                 location = self.locations.find(raw_location)
                 if location is None:
@@ -263,12 +270,7 @@ class _Importer:
 
     def _write(self, visits: list[Booking]) -> list:
         results: list[tuple[int, RowResult]] = []
-        known = dict(
-            Visit.objects.filter(
-                source=Visit.Source.IMPORT,
-                external_id__in=[v.external_id for v in visits],
-            ).values_list("external_id", "fingerprint")
-        )
+        known = imported_visits([v.external_id for v in visits])
         fresh: list[Booking] = []
         for visit in visits:
             fingerprint = known.get(visit.external_id)
@@ -277,7 +279,7 @@ class _Importer:
                 fresh.append(visit)
                 continue
             if fingerprint == visit.fingerprint:
-                result = RowResult(Outcome.UNCHANGED)
+                result = _UNCHANGED
             else:
                 result = RowResult(
                     Outcome.REJECTED,
@@ -297,7 +299,7 @@ class _Importer:
             self._visits_insert(fresh, member_ids, services, specialists)
         self.summary.created["members"] += members_created
         for visit in fresh:
-            results.extend((ln.line, RowResult(Outcome.CREATED)) for ln in visit.lines)
+            results.extend((ln.line, _CREATED) for ln in visit.lines)
         self.summary.created["visits"] += len(fresh)
         return results
 
@@ -327,7 +329,7 @@ class _Importer:
             member_id = member_ids[visit.phone]
             total = Decimal("0")
             for ln in visit.lines:
-                service = services[header_key(ln.service)]
+                service = services[ln.service_key]
                 price = ln.amount / ln.quantity
                 total += ln.amount
                 line_rows.append(
@@ -338,9 +340,7 @@ class _Importer:
                         service.base_price,
                         reason if price != service.base_price else "",
                         ln.quantity,
-                        specialists[header_key(ln.specialist)].pk
-                        if ln.specialist
-                        else None,
+                        specialists[ln.specialist_key].pk if ln.specialist else None,
                     )  # fmt: skip
                 )
             visit_rows.append(
