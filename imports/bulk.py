@@ -86,6 +86,45 @@ def member_values_check(
     return email
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_value(value) -> str:
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)  # int, Decimal (quantized: never an exponent)
+
+
+def rows_copy(model, columns: list[str], rows: list) -> None:
+    """``members.bulk.rows_insert``, with the COPY text made here in one piece:
+    psycopg's ``write_row`` costs ~5 µs a row, a third of a visit line's
+    import."""
+    if connection.vendor != "postgresql":
+        rows_insert(model, columns, rows)
+        return
+    if not rows:
+        return
+    names = ", ".join(f'"{c}"' for c in columns)
+    data = "".join("\t".join(map(_copy_value, row)) + "\n" for row in rows)
+    # The raw cursor's COPY: its errors wrapped as Django's (IntegrityError…).
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f'COPY "{model._meta.db_table}" ({names}) FROM STDIN'
+        ) as copy,
+    ):
+        copy.write(data)
+
+
 def _consent(channel: str, consents: frozenset[str], now: datetime) -> tuple:
     # As ``member_register`` stamps them: only the consents given.
     return (True, now) if channel in consents else (False, None)
@@ -125,8 +164,8 @@ def members_create(people: list[NewMember], *, at: datetime | None = None) -> li
             )  # fmt: skip
         )
         phones.append((member_id, e164_hash(person.phone), now))
-    rows_insert(Member, MEMBER_COLUMNS, members)
-    rows_insert(MemberPhone, PHONE_COLUMNS, phones)
+    rows_copy(Member, MEMBER_COLUMNS, members)
+    rows_copy(MemberPhone, PHONE_COLUMNS, phones)
     return ids
 
 
@@ -204,6 +243,21 @@ def imported_visits(external_ids: list[str]) -> dict[str, str]:
             [source, *external_ids],
         )
         return dict(cursor.fetchall())
+
+
+def commit_unhurried() -> None:
+    """Inside a chunk's transaction: do not wait for its WAL to reach the disk
+    at COMMIT (PostgreSQL). A crash may lose the last chunks written — the
+    import is idempotent, so running it again brings them — never corrupt
+    anything; the salon's own transactions keep their durable commits."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def write_conflict(exc: Exception) -> bool:
+    """A deadlock or serialization failure: the chunk can simply be retried."""
+    return getattr(exc.__cause__, "sqlstate", None) in {"40P01", "40001"}
 
 
 def tables_analyze(*models) -> None:

@@ -24,19 +24,25 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils.translation import gettext as _
 
 from imports.bulk import (
     NewMember,
+    commit_unhurried,
     member_values_check,
     members_by_phone,
     members_create,
     tables_analyze,
+    write_conflict,
 )
 from imports.lookups import Locations
 from imports.phones import phone_fast
-from imports.pipeline import chunks_run, overlap_possible
+from imports.pipeline import (
+    chunks_run,
+    overlap_possible,
+    reader_process_possible,
+)
 from imports.reading import (
     ImportSummary,
     Outcome,
@@ -195,7 +201,14 @@ def _fills(row: _Row, member) -> tuple[dict, dict]:
 
 def _row_result(row: _Row, location: Location | None, actor) -> RowResult:
     try:
-        return RowResult(_row_apply(row, location=location, actor=actor))
+        try:
+            return RowResult(_row_apply(row, location=location, actor=actor))
+        except ValidationError as exc:
+            if "phone_taken" not in _codes(exc):
+                raise
+            # Registered meanwhile (by the chunk beside this one): it is a
+            # known member now.
+            return RowResult(_row_apply(row, location=location, actor=actor))
     except _Skip as exc:
         return RowResult(
             Outcome.SKIPPED,
@@ -205,6 +218,14 @@ def _row_result(row: _Row, location: Location | None, actor) -> RowResult:
     except ValidationError as exc:
         names = list(getattr(exc, "error_dict", {}) or [""])
         return RowResult(Outcome.REJECTED, names[0], " ".join(exc.messages))
+
+
+def _codes(exc: ValidationError) -> set:
+    return (
+        {error.code for error in exc.error_list}
+        if hasattr(exc, "error_list")
+        else {error.code for errors in exc.error_dict.values() for error in errors}
+    )
 
 
 _EXISTING_VALUES = (
@@ -297,10 +318,15 @@ class _Importer:
             )
             for _line, row, location in rows
         ]
+        # One order for every writer, so two chunks never deadlock.
+        people.sort(key=lambda person: person.phone)
         try:
             with transaction.atomic():
+                commit_unhurried()
                 members_create(people)
-        except IntegrityError:
+        except (IntegrityError, OperationalError) as exc:
+            if isinstance(exc, OperationalError) and not write_conflict(exc):
+                raise
             return False
         return True
 
@@ -352,6 +378,7 @@ def members_import(
                 write=importer.write,
                 done=done,
                 overlap=overlap_possible(dry_run=dry_run),
+                reader_process=reader_process_possible(Path(path).stat().st_size),
             )
             if dry_run:
                 raise _DryRun

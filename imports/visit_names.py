@@ -11,6 +11,7 @@ runs list what they created (the dry run's are rolled back).
 from __future__ import annotations
 
 import hashlib
+import threading
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -29,6 +30,7 @@ def _code(prefix: str, name: str) -> str:
 class Catalogue:
     def __init__(self, names: dict[str, dict[str, str]], summary: ImportSummary):
         self.summary = summary
+        self.lock = threading.Lock()  # the writers share what is found
         self.services: dict[str, Service] = {}
         self.specialists: dict[str, Specialist] = {}
         self._new_services: list[str] = []
@@ -53,7 +55,12 @@ class Catalogue:
                 known[header_key(name)] = target
 
     def resolve(self, visits) -> tuple[dict[str, Service], dict[str, Specialist]]:
-        """Every service and specialist the ``visits`` name, by ``header_key``."""
+        """Every service and specialist the ``visits`` name, by ``header_key``.
+        One writer at a time: two chunks must not create one service twice."""
+        with self.lock:
+            return self._resolve(visits)
+
+    def _resolve(self, visits):
         for visit in visits:
             for line in visit.lines:
                 key = line.service_key
@@ -65,7 +72,7 @@ class Catalogue:
                     key = line.specialist_key
                     if key not in self.specialists:
                         self.specialists[key] = self._specialist_create(line.specialist)
-                    self._specialist_place(self.specialists[key], visit.location)
+                    self._specialist_place(self.specialists[key], visit.location.pk)
         return self.services, self.specialists
 
     @transaction.atomic
@@ -96,12 +103,12 @@ class Catalogue:
         self.summary.created["specialists"] += 1
         return specialist
 
-    def _specialist_place(self, specialist: Specialist, location) -> None:
+    def _specialist_place(self, specialist: Specialist, location_id: int) -> None:
         placed = getattr(specialist, "_placed", None)
-        if placed is None or location.pk in placed:
+        if placed is None or location_id in placed:
             return  # a specialist of the database: their locations are staff's
-        specialist.locations.add(location)
-        placed.add(location.pk)
+        specialist.locations.add(location_id)
+        placed.add(location_id)
 
     def unknown(self) -> dict[str, list[str]]:
         return {"services": self._new_services, "specialists": self._new_specialists}

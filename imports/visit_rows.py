@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -48,8 +48,9 @@ _FORMATS = (
 _NOON = time(12, 0)
 
 
-@dataclass
-class Line:
+class Line(NamedTuple):
+    """A visit line as read (a tuple: cheap to pass between processes)."""
+
     line: int
     service: str
     specialist: str

@@ -38,7 +38,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -46,14 +46,21 @@ from imports.bulk import (
     LINE_COLUMNS,
     VISIT_COLUMNS,
     NewMember,
+    commit_unhurried,
     imported_visits,
     members_by_phone,
     members_create,
+    rows_copy,
     stats_add,
     tables_analyze,
+    write_conflict,
 )
 from imports.lookups import Locations
-from imports.pipeline import chunks_run, overlap_possible
+from imports.pipeline import (
+    chunks_run,
+    overlap_possible,
+    reader_process_possible,
+)
 from imports.reading import (
     ImportFileError,
     ImportSummary,
@@ -76,7 +83,7 @@ from imports.visit_rows import (
     line_parse,
     payment_method_parse,
 )
-from members.bulk import ids_reserve, rows_insert
+from members.bulk import ids_reserve
 from members.models import Location, Member, MemberPhone, Visit, VisitLine
 from webhooks.services import events_muted
 
@@ -148,6 +155,7 @@ HEADER_ALIASES = {
 }
 
 
+CENT = Decimal("0.01")
 _CREATED = RowResult(Outcome.CREATED)
 _UNCHANGED = RowResult(Outcome.UNCHANGED)
 
@@ -264,8 +272,11 @@ class _Importer:
     def write(self, visits: list[Booking]) -> list:
         try:
             return self._write(visits)
-        except IntegrityError:
-            # Another import wrote some of these bookings meanwhile: look again.
+        except (IntegrityError, OperationalError) as exc:
+            if isinstance(exc, OperationalError) and not write_conflict(exc):
+                raise
+            # Another writer (a chunk beside this one, another import) wrote
+            # some of these bookings or members meanwhile: look again.
             return self._write(visits)
 
     def _write(self, visits: list[Booking]) -> list:
@@ -294,13 +305,17 @@ class _Importer:
         if not fresh:
             return results
         services, specialists = self.catalogue.resolve(fresh)
+        # One order for every writer (ids, phones), so two never deadlock.
+        fresh.sort(key=lambda visit: visit.external_id)
         with transaction.atomic():
+            commit_unhurried()
             member_ids, members_created = self._members(fresh)
             self._visits_insert(fresh, member_ids, services, specialists)
-        self.summary.created["members"] += members_created
+        with self.catalogue.lock:
+            self.summary.created["members"] += members_created
+            self.summary.created["visits"] += len(fresh)
         for visit in fresh:
             results.extend((ln.line, _CREATED) for ln in visit.lines)
-        self.summary.created["visits"] += len(fresh)
         return results
 
     def _members(self, visits: list[Booking]) -> tuple[dict[str, int], int]:
@@ -315,8 +330,9 @@ class _Importer:
                     last_name=visit.last_name,
                     location_id=visit.location.pk,
                 )
-        created = members_create(list(people.values()))
-        ids.update(zip(people, created, strict=True))
+        new = sorted(people.values(), key=lambda person: person.phone)
+        created = members_create(new)
+        ids.update(zip((person.phone for person in new), created, strict=True))
         return ids, len(created)
 
     def _visits_insert(self, visits, member_ids, services, specialists) -> None:
@@ -330,7 +346,7 @@ class _Importer:
             total = Decimal("0")
             for ln in visit.lines:
                 service = services[ln.service_key]
-                price = ln.amount / ln.quantity
+                price = (ln.amount / ln.quantity).quantize(CENT)
                 total += ln.amount
                 line_rows.append(
                     (
@@ -367,8 +383,8 @@ class _Importer:
             entry[1] += total
             entry[2] = min(entry[2] or visit.paid_at, visit.paid_at)
             entry[3] = max(entry[3] or visit.paid_at, visit.paid_at)
-        rows_insert(Visit, VISIT_COLUMNS, visit_rows)
-        rows_insert(VisitLine, LINE_COLUMNS, line_rows)
+        rows_copy(Visit, VISIT_COLUMNS, visit_rows)
+        rows_copy(VisitLine, LINE_COLUMNS, line_rows)
         stats_add(stats)
 
 
@@ -448,6 +464,7 @@ def visits_import(
                 write=importer.write,
                 done=done,
                 overlap=overlap_possible(dry_run=dry_run),
+                reader_process=reader_process_possible(Path(path).stat().st_size),
             )
             if dry_run:
                 raise _DryRun
