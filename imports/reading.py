@@ -192,9 +192,20 @@ def headers_read(path: str | Path) -> tuple[list[Any], Iterator[tuple[int, list[
         _, headers = next(rows)
     except StopIteration:
         raise ImportFileError(_("The file is empty.")) from None
-    return headers, (
-        (line, cells) for line, cells in rows if any(text(cell) for cell in cells)
-    )
+    return headers, ((line, cells) for line, cells in rows if _filled(cells))
+
+
+def _filled(cells: list[Any]) -> bool:
+    """Not a blank row (as spreadsheets leave at the end): some cell holds
+    something other than spaces."""
+    for cell in cells:
+        if (
+            cell is not None
+            and cell != ""
+            and (not isinstance(cell, str) or not cell.isspace())
+        ):
+            return True
+    return False
 
 
 def batched(rows: Iterable, size: int) -> Iterator[list]:

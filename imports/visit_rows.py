@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import zoneinfo
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -100,15 +101,43 @@ class Values:
 
     def __init__(self, columns: dict[str, int]):
         self.columns = columns
+        # Cells are read by index; a field without a column reads the None
+        # that ``pad`` puts after the last cell.
+        self.width = max(columns.values(), default=-1) + 1
+        self._index = defaultdict(lambda: self.width, columns)
         self.tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
         self._times: dict[Any, datetime] = {}
         self._phones: dict[str, str] = {}
         self._keys: dict[str, str] = {}
+        self._money: dict[tuple, tuple[Decimal, int]] = {}
         self.now = timezone.now()
 
+    def pad(self, cells: list[Any]) -> list[Any]:
+        """``cells`` with every column there and a None after them."""
+        missing = self.width + 1 - len(cells)
+        return cells + [None] * missing if missing > 0 else cells + [None]
+
     def cell(self, cells: list[Any], name: str) -> Any:
-        index = self.columns.get(name)
-        return cells[index] if index is not None and index < len(cells) else None
+        """The field's cell of a ``pad``-ded row."""
+        return cells[self._index[name]]
+
+    def money(self, cells: list[Any]) -> tuple[Decimal, int]:
+        """The line's amount and quantity (a file repeats a few prices)."""
+        raw = (
+            self.cell(cells, "amount"),
+            self.cell(cells, "price"),
+            self.cell(cells, "quantity"),
+        )
+        try:
+            found = self._money.get(raw)
+        except TypeError:  # an unhashable cell: never from CSV or XLSX
+            found = None
+        if found is None:
+            found = _money_and_quantity(*raw)
+            if len(self._money) > CACHE_SIZE:
+                self._money.clear()
+            self._money[raw] = found
+        return found
 
     def key(self, name: str) -> str:
         """``header_key(name)``, remembered (a file names few services)."""
@@ -243,6 +272,23 @@ def _quantity_parse(raw: Any) -> int:
     return int(value)
 
 
+def _money_and_quantity(raw_amount, raw_price, raw_quantity) -> tuple[Decimal, int]:
+    quantity = _quantity_parse(raw_quantity)
+    amount = _money_parse("amount", raw_amount)
+    price = _money_parse("price", raw_price)
+    if amount is None and price is None:
+        raise RowError("amount", _("No amount."))
+    if amount is None:
+        return price * quantity, quantity
+    if (amount / quantity).quantize(Decimal("0.01")) * quantity != amount:
+        raise RowError(
+            "amount",
+            _("The amount %(amount)s is not a price in kopecks times %(qty)d.")
+            % {"amount": amount, "qty": quantity},
+        )
+    return amount, quantity
+
+
 # --- rows --------------------------------------------------------------------
 
 
@@ -256,19 +302,7 @@ def line_parse(values: Values, line: int, cells: list[Any]) -> tuple[str, Line]:
         raise RowError("service", _("No service."))
     if len(service) > 160:
         raise RowError("service", _("Longer than %(max)d characters.") % {"max": 160})
-    quantity = _quantity_parse(values.cell(cells, "quantity"))
-    amount = _money_parse("amount", values.cell(cells, "amount"))
-    price = _money_parse("price", values.cell(cells, "price"))
-    if amount is None and price is None:
-        raise RowError("amount", _("No amount."))
-    if amount is None:
-        amount = price * quantity
-    elif (amount / quantity).quantize(Decimal("0.01")) * quantity != amount:
-        raise RowError(
-            "amount",
-            _("The amount %(amount)s is not a price in kopecks times %(qty)d.")
-            % {"amount": amount, "qty": quantity},
-        )
+    amount, quantity = values.money(cells)
     specialist = _text(values.cell(cells, "specialist"))
     if len(specialist) > 120:
         raise RowError(

@@ -177,7 +177,8 @@ class _Importer:
         refused: dict[tuple, int] = {}  # booking → the first bad line
         order: list[tuple] = []
         pending: dict[tuple, list[int]] = defaultdict(list)
-        for line, cells in rows:
+        for line, raw_cells in rows:
+            cells = self.values.pad(raw_cells)
             booking = _text(self.values.cell(cells, "external_id"))
             raw_location = _text(self.values.cell(cells, "location"))
             key = (raw_location, booking) if booking else ("#", line)
