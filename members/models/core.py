@@ -140,11 +140,12 @@ class Member(models.Model):
     )
     # Salted hash of the phone an erased member had, so a returning number is
     # still known (referrals: only genuinely new clients count).
+    # Indexed in Meta: equality only, so no LIKE twin (``db_index=True`` adds
+    # one on PostgreSQL that every new member writes and no query reads).
     erased_phone_hash = models.CharField(
         max_length=64,
         blank=True,
         editable=False,
-        db_index=True,
         default="",
         db_default="",
     )
@@ -216,6 +217,7 @@ class Member(models.Model):
             # ~16× the WAL. The tables are filled to 90 % (migration
             # members 0008) so that the update finds room on its page.
             models.Index(fields=["birthday"], name="member_birthday_idx"),
+            models.Index(fields=["erased_phone_hash"], name="member_erased_phone_idx"),
             models.Index(fields=["-registered_at"], name="member_registered_idx"),
         ]
         constraints = [
@@ -502,18 +504,22 @@ class MemberPhone(models.Model):
     """Every phone a member has had, as a salted hash: kept through changes
     and erasure, so "was this phone ever a member?" has an exact answer."""
 
+    # No index of its own: ``member_phone_unique`` leads with it.
     member = models.ForeignKey(
         Member,
         on_delete=models.CASCADE,
         related_name="phone_history",
         verbose_name=_("member"),
+        db_index=False,
     )
-    phone_hash = models.CharField(max_length=64, db_index=True, editable=False)
+    phone_hash = models.CharField(max_length=64, editable=False)
     since = models.DateTimeField(_("since"), default=timezone.now)
 
     class Meta:
         verbose_name = _("phone of a member")
         verbose_name_plural = _("phones of members")
+        # Equality only: a plain index, without the LIKE twin of db_index.
+        indexes = [models.Index(fields=["phone_hash"], name="member_phone_hash_idx")]
         constraints = [
             models.UniqueConstraint(
                 fields=["member", "phone_hash"], name="member_phone_unique"
