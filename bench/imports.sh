@@ -6,6 +6,9 @@
 # /tmp/regulars-import-bench) once and reused. Prints wall time, rows/s and
 # the peak memory of each command; run bench/pgbench.sh beside it for the ratio.
 source "$(dirname "$0")/../scripts/_env.sh"
+# As production runs: DEBUG on keeps a log of the last 9,000 statements, each
+# with its parameters (a chunk's 5,000 phones), hundreds of MB.
+export DEBUG="${DEBUG:-false}"
 MEMBERS="${1:-1000000}"
 LINES="${2:-5000000}"
 FILES="${IMPORT_FILES:-/tmp/regulars-import-bench}/${MEMBERS}-${LINES}"
