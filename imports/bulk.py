@@ -20,18 +20,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from imports.reading import RowError
-from members.bulk import ids_reserve, rows_insert
+from members.bulk import MEMBER_COLUMNS, ids_reserve, rows_insert
 from members.hashing import e164_hash
 from members.models import Member, MemberPhone, Visit
 
-MEMBER_COLUMNS = [
-    "id", "phone", "email", "first_name", "last_name", "birthday", "status",
-    "registered_at", "registration_location_id", "preferences",
-    "consent_sms", "consent_sms_at", "consent_email", "consent_email_at",
-    "consent_push", "consent_push_at",
-    "visits_count", "total_spent", "first_visit_at", "last_visit_at",
-    "created_at", "updated_at",
-]  # fmt: skip
 PHONE_COLUMNS = ["member_id", "phone_hash", "since"]
 
 _MAX_LENGTHS = {

@@ -17,7 +17,6 @@ rolled back, so it reports the very counts the real run would.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +37,7 @@ from imports.bulk import (
 )
 from imports.lookups import Locations
 from imports.phones import phone_fast
-from imports.pipeline import (
-    chunks_run,
-    overlap_possible,
-    reader_process_possible,
-)
+from imports.pipeline import import_run
 from imports.reading import (
     ImportSummary,
     Outcome,
@@ -60,7 +55,6 @@ from imports.reading import text as _text
 from members import member_flow
 from members.models import Location, Member, MemberPhone
 from members.services import member_register, member_update
-from webhooks.services import events_muted
 
 # Fields the importer fills, and the export's columns it reads but ignores
 # (ids and stats follow from the database, not from a file).
@@ -245,13 +239,6 @@ class _Importer:
         self.actor = actor
         self.summary = summary
 
-    def note(self, results: list[tuple[int, RowResult]]) -> None:
-        for line, result in results:
-            self.summary.counts[result.outcome] += 1
-            if result.outcome in (Outcome.REJECTED, Outcome.SKIPPED):
-                column = self.column_names.get(result.column, result.column)
-                self.summary.problems.append((line, column, result.reason))
-
     def parse(self, rows: list[tuple[int, list[Any]]]) -> tuple[list, list]:
         parsed: list[tuple[int, _Row, Location | None]] = []
         rejected = []
@@ -331,10 +318,6 @@ class _Importer:
         return True
 
 
-class _DryRun(Exception):
-    pass
-
-
 def members_import(
     path: str | Path,
     *,
@@ -358,35 +341,18 @@ def members_import(
         summary=summary,
     )
 
-    def done(results: list, rows: int) -> None:
-        importer.note(results)
-        if progress:
-            progress(rows)
-
-    # A real run commits chunk by chunk; a dry run nests the chunks'
-    # transactions (as savepoints) in one that is rolled back at the end.
-    # Imports send no webhooks: a million member.created help no one (the
-    # bulk writes emit nothing anyway; this covers the rows done one by one).
-    try:
-        with (
-            events_muted(),
-            transaction.atomic() if dry_run else contextlib.nullcontext(),
-        ):
-            chunks_run(
-                batched(rows, CHUNK_ROWS),
-                parse=importer.parse,
-                write=importer.write,
-                done=done,
-                overlap=overlap_possible(dry_run=dry_run),
-                reader_process=reader_process_possible(Path(path).stat().st_size),
-            )
-            if dry_run:
-                raise _DryRun
-    except _DryRun:
-        pass
+    import_run(
+        batched(rows, CHUNK_ROWS),
+        path=path,
+        parse=importer.parse,
+        write=importer.write,
+        summary=summary,
+        column_names=importer.column_names,
+        progress=progress,
+        dry_run=dry_run,
+    )
     if not dry_run and summary.counts[Outcome.CREATED] > ANALYZE_AFTER:
         tables_analyze(Member, MemberPhone)
-    summary.problems.sort()
     report_write(report_path(path), summary.problems)
     return summary
 

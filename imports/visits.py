@@ -31,7 +31,6 @@ members, visits, lines, stats), in bulk.
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
@@ -56,11 +55,7 @@ from imports.bulk import (
     write_conflict,
 )
 from imports.lookups import Locations
-from imports.pipeline import (
-    chunks_run,
-    overlap_possible,
-    reader_process_possible,
-)
+from imports.pipeline import import_run
 from imports.reading import (
     ImportFileError,
     ImportSummary,
@@ -85,7 +80,6 @@ from imports.visit_rows import (
 )
 from members.bulk import ids_reserve
 from members.models import Location, Member, MemberPhone, Visit, VisitLine
-from webhooks.services import events_muted
 
 FIELDS = (
     "phone",
@@ -389,10 +383,6 @@ class _Importer:
         stats_add(stats)
 
 
-class _DryRun(Exception):
-    pass
-
-
 def mapping_split(raw: Any) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """A visits mapping file: ``{"columns": {header: field}, "services": {name
     in the file: code}, "specialists": {…}}``, or the plain ``{header: field}``
@@ -443,38 +433,19 @@ def visits_import(
         summary=summary,
     )
 
-    def done(results: list, count: int) -> None:
-        for line, result in results:
-            summary.counts[result.outcome] += 1
-            if result.outcome in (Outcome.REJECTED, Outcome.SKIPPED):
-                column = importer.column_names.get(result.column, result.column)
-                summary.problems.append((line, column, result.reason))
-        if progress:
-            progress(count)
-
-    # Imports send no webhooks: a million member.created help no one (the
-    # bulk writes emit nothing anyway; this covers the rows done one by one).
-    try:
-        with (
-            events_muted(),
-            transaction.atomic() if dry_run else contextlib.nullcontext(),
-        ):
-            chunks_run(
-                booking_chunks(rows, CHUNK_ROWS, columns),
-                parse=importer.parse,
-                write=importer.write,
-                done=done,
-                overlap=overlap_possible(dry_run=dry_run),
-                reader_process=reader_process_possible(Path(path).stat().st_size),
-            )
-            if dry_run:
-                raise _DryRun
-    except _DryRun:
-        pass
+    import_run(
+        booking_chunks(rows, CHUNK_ROWS, columns),
+        path=path,
+        parse=importer.parse,
+        write=importer.write,
+        summary=summary,
+        column_names=importer.column_names,
+        progress=progress,
+        dry_run=dry_run,
+    )
     if not dry_run and summary.created["visits"] > 10_000:
         tables_analyze(Member, MemberPhone, Visit, VisitLine)
     summary.unknown = catalogue.unknown()
-    summary.problems.sort()
     report_write(report_path(path), summary.problems)
     return summary
 

@@ -10,6 +10,17 @@ from datetime import date, datetime
 
 from django.db import connection
 
+# A member row as the bulk writers (demo data, imports) write it; the other
+# columns take their database defaults.
+MEMBER_COLUMNS = [
+    "id", "phone", "email", "first_name", "last_name", "birthday", "status",
+    "registered_at", "registration_location_id", "preferences",
+    "consent_sms", "consent_sms_at", "consent_email", "consent_email_at",
+    "consent_push", "consent_push_at",
+    "visits_count", "total_spent", "first_visit_at", "last_visit_at",
+    "created_at", "updated_at",
+]  # fmt: skip
+
 
 def ids_reserve(model, count: int) -> list[int]:
     """Primary keys for ``count`` new rows, safe beside concurrent inserts."""

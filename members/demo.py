@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from members import demo_worker
-from members.bulk import ids_reserve, rows_insert
+from members.bulk import MEMBER_COLUMNS, ids_reserve, rows_insert
 from members.models import (
     Location,
     Member,
@@ -595,14 +595,7 @@ def _missing(indexes: range, seed: int) -> list[int]:
 # Rows are plain tuples in the column order below, written with COPY on
 # PostgreSQL and executemany on SQLite: model instances and bulk_create cost
 # ~40 µs a row in Python, which turns a million members into an hour.
-MEMBER_COLUMNS = [
-    "id", "phone", "email", "first_name", "last_name", "birthday", "status",
-    "registered_at", "registration_location_id", "preferences",
-    "consent_sms", "consent_sms_at", "consent_email", "consent_email_at",
-    "consent_push", "consent_push_at",
-    "visits_count", "total_spent", "first_visit_at", "last_visit_at",
-    "created_at", "updated_at",
-]  # fmt: skip
+# MEMBER_COLUMNS: members.bulk's (the importers write the same columns).
 VISIT_COLUMNS = [
     "id", "member_id", "location_id", "status", "source", "external_id",
     "fingerprint", "total", "amount_paid", "paid_at", "note", "created_at",
