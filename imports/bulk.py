@@ -95,17 +95,17 @@ def _copy_value(value) -> str:
     return str(value)  # int, Decimal (quantized: never an exponent)
 
 
-def rows_copy(model, columns: list[str], rows: list) -> None:
-    """``members.bulk.rows_insert``, with the COPY text made here in one piece:
-    psycopg's ``write_row`` costs ~5 µs a row, a third of a visit line's
-    import."""
-    if connection.vendor != "postgresql":
-        rows_insert(model, columns, rows)
-        return
-    if not rows:
+def copy_escape(value: str) -> str:
+    """A text value as COPY's text format wants it."""
+    return value.translate(_COPY_ESCAPES)
+
+
+def copy_text(model, columns: list[str], data: str) -> None:
+    """COPY ``data`` (rows in COPY's text format, each ending in a newline)
+    into ``model``'s table (PostgreSQL)."""
+    if not data:
         return
     names = ", ".join(f'"{c}"' for c in columns)
-    data = "".join("\t".join(map(_copy_value, row)) + "\n" for row in rows)
     # The raw cursor's COPY: its errors wrapped as Django's (IntegrityError…).
     with (
         connection.wrap_database_errors,
@@ -115,6 +115,17 @@ def rows_copy(model, columns: list[str], rows: list) -> None:
         ) as copy,
     ):
         copy.write(data)
+
+
+def rows_copy(model, columns: list[str], rows: list) -> None:
+    """``members.bulk.rows_insert``, with the COPY text made here in one piece:
+    psycopg's ``write_row`` costs ~5 µs a row."""
+    if connection.vendor != "postgresql":
+        rows_insert(model, columns, rows)
+        return
+    copy_text(
+        model, columns, "".join("\t".join(map(_copy_value, row)) + "\n" for row in rows)
+    )
 
 
 def _consent(channel: str, consents: frozenset[str], now: datetime) -> tuple:
@@ -129,6 +140,9 @@ def members_create(people: list[NewMember], *, at: datetime | None = None) -> li
         return []
     now = at or timezone.now()
     ids = ids_reserve(Member, len(people))
+    if connection.vendor == "postgresql":
+        _members_copy(ids, people, now)
+        return ids
     members, phones = [], []
     for member_id, person in zip(ids, people, strict=True):
         consents = person.consents
@@ -156,9 +170,35 @@ def members_create(people: list[NewMember], *, at: datetime | None = None) -> li
             )  # fmt: skip
         )
         phones.append((member_id, e164_hash(person.phone), now))
-    rows_copy(Member, MEMBER_COLUMNS, members)
-    rows_copy(MemberPhone, PHONE_COLUMNS, phones)
+    rows_insert(Member, MEMBER_COLUMNS, members)
+    rows_insert(MemberPhone, PHONE_COLUMNS, phones)
     return ids
+
+
+def _members_copy(ids: list[int], people: list[NewMember], now: datetime) -> None:
+    """The same rows as COPY text written out (a generic cell formatter cost
+    ~15 µs a member)."""
+    now_text = now.isoformat()
+    granted = f"t\t{now_text}"
+    refused = "f\t\\N"
+    members, phones = [], []
+    for member_id, person in zip(ids, people, strict=True):
+        consents = person.consents
+        birthday = person.birthday.isoformat() if person.birthday else "\\N"
+        location = person.location_id if person.location_id else "\\N"
+        members.append(
+            f"{member_id}\t{person.phone}\t{copy_escape(person.email)}\t"
+            f"{copy_escape(person.first_name)}\t{copy_escape(person.last_name)}\t"
+            f"{birthday}\tactive\t{now_text}\t{location}\t"
+            f"{copy_escape(person.preferences)}\t"
+            f"{granted if 'sms' in consents else refused}\t"
+            f"{granted if 'email' in consents else refused}\t"
+            f"{granted if 'push' in consents else refused}\t"
+            f"0\t0\t\\N\t\\N\t{now_text}\t{now_text}\n"
+        )
+        phones.append(f"{member_id}\t{e164_hash(person.phone)}\t{now_text}\n")
+    copy_text(Member, MEMBER_COLUMNS, "".join(members))
+    copy_text(MemberPhone, PHONE_COLUMNS, "".join(phones))
 
 
 # A list of values as one string parameter: psycopg quotes each element of an

@@ -33,11 +33,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -46,6 +47,8 @@ from imports.bulk import (
     VISIT_COLUMNS,
     NewMember,
     commit_unhurried,
+    copy_escape,
+    copy_text,
     imported_visits,
     members_by_phone,
     members_create,
@@ -150,6 +153,7 @@ HEADER_ALIASES = {
 
 
 CENT = Decimal("0.01")
+NULL = "\\N"  # in COPY's text format
 _CREATED = RowResult(Outcome.CREATED)
 _UNCHANGED = RowResult(Outcome.UNCHANGED)
 
@@ -332,10 +336,17 @@ class _Importer:
 
     def _visits_insert(self, visits, member_ids, services, specialists) -> None:
         visit_ids = ids_reserve(Visit, len(visits))
-        now = timezone.now()
+        text = connection.vendor == "postgresql"
+        # PostgreSQL: the COPY text written here row by row, the types known
+        # (a generic cell formatter cost a third of the writer's time); else
+        # tuples for ``rows_insert``.
         visit_rows, line_rows = [], []
         stats: dict[int, list] = {}
+        now = timezone.now()
+        now_text = now.isoformat()
+        times: dict[datetime, str] = {}
         reason = _("Imported history")
+        reason_text = copy_escape(reason)
         for visit_id, visit in zip(visit_ids, visits, strict=True):
             member_id = member_ids[visit.phone]
             total = Decimal("0")
@@ -343,43 +354,53 @@ class _Importer:
                 service = services[ln.service_key]
                 price = (ln.amount / ln.quantity).quantize(CENT)
                 total += ln.amount
-                line_rows.append(
-                    (
-                        visit_id,
-                        service.pk,
-                        price,
-                        service.base_price,
-                        reason if price != service.base_price else "",
-                        ln.quantity,
-                        specialists[ln.specialist_key].pk if ln.specialist else None,
-                    )  # fmt: skip
+                listed = service.base_price
+                specialist = (
+                    specialists[ln.specialist_key].pk if ln.specialist else None
                 )
-            visit_rows.append(
-                (
-                    visit_id,
-                    member_id,
-                    visit.location.pk,
-                    Visit.Status.PAID.value,
-                    Visit.Source.IMPORT.value,
-                    visit.external_id,
-                    visit.fingerprint,
-                    total,
-                    total,
-                    visit.paid_at,
-                    "",
-                    now,
-                    None,
-                    "",
-                    visit.payment_method,
+                who = NULL if specialist is None else specialist
+                if text:
+                    line_rows.append(
+                        f"{visit_id}\t{service.pk}\t{price}\t{listed}\t"
+                        f"{reason_text if price != listed else ''}\t{ln.quantity}\t"
+                        f"{who}\n"
+                    )
+                else:
+                    line_rows.append(
+                        (visit_id, service.pk, price, listed,
+                         reason if price != listed else "", ln.quantity, specialist)
+                    )  # fmt: skip
+            paid_at = visit.paid_at
+            if text:
+                paid_text = times.get(paid_at)
+                if paid_text is None:
+                    paid_text = times[paid_at] = paid_at.isoformat()
+                visit_rows.append(
+                    f"{visit_id}\t{member_id}\t{visit.location.pk}\tpaid\timport\t"
+                    f"{copy_escape(visit.external_id)}\t{visit.fingerprint}\t"
+                    f"{total}\t{total}\t{paid_text}\t\t{now_text}\t{NULL}\t\t"
+                    f"{visit.payment_method}\n"
+                )
+            else:
+                visit_rows.append(
+                    (visit_id, member_id, visit.location.pk, Visit.Status.PAID.value,
+                     Visit.Source.IMPORT.value, visit.external_id, visit.fingerprint,
+                     total, total, paid_at, "", now, None, "", visit.payment_method)
                 )  # fmt: skip
-            )
-            entry = stats.setdefault(member_id, [0, Decimal("0"), None, None])
-            entry[0] += 1
-            entry[1] += total
-            entry[2] = min(entry[2] or visit.paid_at, visit.paid_at)
-            entry[3] = max(entry[3] or visit.paid_at, visit.paid_at)
-        rows_copy(Visit, VISIT_COLUMNS, visit_rows)
-        rows_copy(VisitLine, LINE_COLUMNS, line_rows)
+            entry = stats.get(member_id)
+            if entry is None:
+                stats[member_id] = [1, total, paid_at, paid_at]
+            else:
+                entry[0] += 1
+                entry[1] += total
+                entry[2] = min(entry[2], paid_at)
+                entry[3] = max(entry[3], paid_at)
+        if text:
+            copy_text(Visit, VISIT_COLUMNS, "".join(visit_rows))
+            copy_text(VisitLine, LINE_COLUMNS, "".join(line_rows))
+        else:
+            rows_copy(Visit, VISIT_COLUMNS, visit_rows)
+            rows_copy(VisitLine, LINE_COLUMNS, line_rows)
         stats_add(stats)
 
 
