@@ -292,6 +292,10 @@ def write_conflict(exc: Exception) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) in {"40P01", "40001"}
 
 
+# Rows written by one import after which its tables get fresh statistics.
+ANALYZE_AFTER = 10_000
+
+
 def tables_analyze(*models) -> None:
     """Fresh planner statistics after a large load (PostgreSQL; autovacuum
     would get there, later)."""

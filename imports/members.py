@@ -27,6 +27,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils.translation import gettext as _
 
 from imports.bulk import (
+    ANALYZE_AFTER,
     NewMember,
     commit_unhurried,
     member_values_check,
@@ -70,7 +71,6 @@ FIELDS = (
 )
 REQUIRED = ("phone",)
 CHUNK_ROWS = 2_000
-ANALYZE_AFTER = 10_000  # new members
 IGNORED = (
     "id",
     "status",

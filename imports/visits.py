@@ -43,6 +43,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from imports.bulk import (
+    ANALYZE_AFTER,
     LINE_COLUMNS,
     VISIT_COLUMNS,
     NewMember,
@@ -464,7 +465,7 @@ def visits_import(
         progress=progress,
         dry_run=dry_run,
     )
-    if not dry_run and summary.created["visits"] > 10_000:
+    if not dry_run and summary.created["visits"] > ANALYZE_AFTER:
         tables_analyze(Member, MemberPhone, Visit, VisitLine)
     summary.unknown = catalogue.unknown()
     report_write(report_path(path), summary.problems)

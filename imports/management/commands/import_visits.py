@@ -2,15 +2,13 @@
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from tqdm import tqdm
 
 from imports import reading, visits
-from members.models import Location
+from imports.management.commands._import_command import ImportCommand
 
 
-class Command(BaseCommand):
+class Command(ImportCommand):
     help = (
         "Import visit history from FILE (.csv or .xlsx): a row per visit line, "
         "rows with one booking id are one visit; unknown phones become members, "
@@ -18,52 +16,28 @@ class Command(BaseCommand):
         "same file again changes nothing. Rejected rows go to FILE.report.csv. "
         "Run points_backfill afterwards."
     )
+    mapping_help = (
+        'JSON file: {header: field}, or {"columns": {…}, "services": '
+        '{name: code}, "specialists": {name: code}}'
+    )
+    unit = "line"
+    desc = "Visits"
 
-    def add_arguments(self, parser):
-        parser.add_argument("file", help="path ending in .csv or .xlsx")
-        parser.add_argument(
-            "--dry-run", action="store_true", help="count and report, write nothing"
+    def run(self, opts, *, location, progress):
+        mapping, names = None, None
+        if opts["mapping"]:
+            with open(opts["mapping"], encoding="utf-8") as fh:
+                mapping, names = visits.mapping_split(json.load(fh))
+        return visits.visits_import(
+            opts["file"],
+            dry_run=opts["dry_run"],
+            location=location,
+            mapping=mapping,
+            names=names,
+            progress=progress,
         )
-        parser.add_argument(
-            "--location", help="location code for rows without a location column"
-        )
-        parser.add_argument(
-            "--mapping",
-            help='JSON file: {header: field}, or {"columns": {…}, "services": '
-            '{name: code}, "specialists": {name: code}}',
-        )
-        parser.add_argument("--no-progress", action="store_true")
 
-    def handle(self, *args, **opts):
-        location = None
-        if opts["location"]:
-            location = Location.objects.filter(code=opts["location"]).first()
-            if location is None:
-                raise CommandError(
-                    _("Unknown location “%(code)s”.") % {"code": opts["location"]}
-                )
-        try:
-            mapping, names = None, None
-            if opts["mapping"]:
-                with open(opts["mapping"], encoding="utf-8") as fh:
-                    mapping, names = visits.mapping_split(json.load(fh))
-            with tqdm(
-                unit="line",
-                desc="Visits",
-                disable=opts["no_progress"],
-                file=self.stderr._out,
-                mininterval=0.5,
-            ) as bar:
-                summary = visits.visits_import(
-                    opts["file"],
-                    dry_run=opts["dry_run"],
-                    location=location,
-                    mapping=mapping,
-                    names=names,
-                    progress=bar.update,
-                )
-        except (reading.ImportFileError, OSError, ValueError) as exc:
-            raise CommandError(str(exc)) from exc
+    def report(self, opts, summary):
         counts = {outcome.value: n for outcome, n in summary.counts.items()}
         line = (
             _(
@@ -78,9 +52,7 @@ class Command(BaseCommand):
             )
             % summary.created
         )
-        if opts["dry_run"]:
-            line = _("Dry run, nothing written: %(summary)s") % {"summary": line}
-        self.stdout.write(self.style.SUCCESS(line))
+        self.summary_write(opts, line)
         for section, label in (
             ("services", _("New services (created inactive)")),
             ("specialists", _("New specialists (created inactive)")),
@@ -90,11 +62,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"{label}: " + ", ".join(found[:50]))
                 if len(found) > 50:
                     self.stdout.write(_("… and %(n)d more") % {"n": len(found) - 50})
-        if summary.problems:
-            self.stdout.write(
-                _("Rejected and skipped rows: %(path)s")
-                % {"path": reading.report_path(opts["file"])}
-            )
+
+    def epilogue(self, opts, summary):
         if summary.counts[reading.Outcome.CREATED] and not opts["dry_run"]:
             self.stdout.write(
                 _(
