@@ -110,3 +110,22 @@ class ImportJob(models.Model):
     @property
     def is_working(self) -> bool:
         return self.status in (self.Status.DRY_RUNNING, self.Status.RUNNING)
+
+
+class SetAsideKey(models.Model):
+    """A foreign key a large import dropped for its load (``imports.keys``),
+    saved in the transaction that dropped it, deleted in the one that adds it
+    back: a row here with no import running is a key to restore."""
+
+    table = models.CharField(max_length=63)
+    name = models.CharField(max_length=63, unique=True)
+    definition = models.TextField()  # pg_get_constraintdef()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("foreign key set aside")
+        verbose_name_plural = _("foreign keys set aside")
+        default_permissions = ()
+
+    def __str__(self):
+        return f"{self.table}.{self.name}"

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from imports import services
+from imports.keys import keys_restore_abandoned
 
 
 @shared_task(
@@ -20,5 +21,7 @@ def import_job_run(job_id: int, dry_run: bool) -> str | None:
 
 @shared_task(name="imports.tasks.import_files_clean")
 def import_files_clean() -> int:
-    """Nightly: delete the files of old imports (IMPORTS_KEEP_DAYS)."""
+    """Nightly: delete the files of old imports (IMPORTS_KEEP_DAYS), and put
+    back any foreign keys an import that died had set aside."""
+    keys_restore_abandoned()
     return services.job_files_clean()

@@ -62,17 +62,20 @@ class Catalogue:
 
     def _resolve(self, visits):
         for visit in visits:
-            for line in visit.lines:
-                key = line.service_key
-                if key not in self.services:
-                    self.services[key] = self._service_create(
-                        line.service, line.amount / line.quantity
+            for _line, service, specialist, amount, quantity, *keys in visit.lines:
+                service_key, specialist_key = keys
+                if service_key not in self.services:
+                    self.services[service_key] = self._service_create(
+                        service, amount / quantity
                     )
-                if line.specialist:
-                    key = line.specialist_key
-                    if key not in self.specialists:
-                        self.specialists[key] = self._specialist_create(line.specialist)
-                    self._specialist_place(self.specialists[key], visit.location.pk)
+                if specialist:
+                    if specialist_key not in self.specialists:
+                        self.specialists[specialist_key] = self._specialist_create(
+                            specialist
+                        )
+                    self._specialist_place(
+                        self.specialists[specialist_key], visit.location.pk
+                    )
         return self.services, self.specialists
 
     @transaction.atomic

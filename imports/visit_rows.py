@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -49,16 +49,12 @@ _FORMATS = (
 _NOON = time(12, 0)
 
 
-class Line(NamedTuple):
-    """A visit line as read (a tuple: cheap to pass between processes)."""
-
-    line: int
-    service: str
-    specialist: str
-    amount: Decimal
-    quantity: int
-    service_key: str = ""  # header_key of the names, to look them up
-    specialist_key: str = ""
+# A visit line as read: a plain tuple, which crosses between the processes at
+# C speed (a NamedTuple's ``__new__`` and ``__getnewargs__`` run Python code: a
+# tenth of the import's time). The keys are ``header_key`` of the names, to
+# look them up:
+#   (file line, service, specialist, amount, quantity, service key, specialist key)
+Line = tuple[int, str, str, Decimal, int, str, str]
 
 
 @dataclass
@@ -74,17 +70,14 @@ class Booking:
     external_id: str = ""
     fingerprint: str = ""
 
-    def seal(self) -> None:
-        """The booking's fingerprint (its content) and its key among imports."""
+    def seal(self, paid_at_utc: str) -> None:
+        """The booking's fingerprint (its content) and its key among imports;
+        ``paid_at_utc`` is ``paid_at`` in UTC, ISO 8601 (``Values.utc``)."""
         lines = sorted(
-            "\x1e".join(
-                (ln.service_key, str(ln.amount), str(ln.quantity), ln.specialist_key)
-            )
-            for ln in self.lines
-        )  # fmt: skip
-        content = "\x1f".join(
-            (self.phone, self.paid_at.astimezone(UTC).isoformat(), *lines)
+            f"{service_key}\x1e{amount}\x1e{quantity}\x1e{specialist_key}"
+            for _l, _s, _p, amount, quantity, service_key, specialist_key in self.lines
         )
+        content = "\x1f".join((self.phone, paid_at_utc, *lines))
         self.fingerprint = hashlib.sha256(content.encode()).hexdigest()
         if self.booking:
             self.external_id = f"{self.location.code}:{self.booking}"
@@ -107,6 +100,7 @@ class Values:
         self._index = defaultdict(lambda: self.width, columns)
         self.tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
         self._times: dict[Any, datetime] = {}
+        self._utc: dict[datetime, str] = {}
         self._phones: dict[str, str] = {}
         self._keys: dict[str, str] = {}
         self._money: dict[tuple, tuple[Decimal, int]] = {}
@@ -164,16 +158,27 @@ class Values:
         raw, clock = self.cell(cells, "paid_at"), self.cell(cells, "time")
         key = (raw, clock)
         try:
-            moment = self._times[key]
+            return self._times[key]
         except (KeyError, TypeError):
-            moment = self._paid_at(raw, clock)
-            if len(self._times) > CACHE_SIZE:
-                self._times.clear()
-            with contextlib.suppress(TypeError):
-                self._times[key] = moment
-        if moment > self.now:
+            pass
+        moment = self._paid_at(raw, clock)
+        if moment > self.now:  # never remembered: every such row is refused
             raise RowError("paid_at", _("A visit cannot be paid in the future."))
+        if len(self._times) > CACHE_SIZE:
+            self._times.clear()
+        with contextlib.suppress(TypeError):
+            self._times[key] = moment
         return moment
+
+    def utc(self, moment: datetime) -> str:
+        """``moment`` in UTC, ISO 8601, remembered."""
+        text = self._utc.get(moment)
+        if text is None:
+            text = moment.astimezone(UTC).isoformat()
+            if len(self._utc) > CACHE_SIZE:
+                self._utc.clear()
+            self._utc[moment] = text
+        return text
 
     def _paid_at(self, raw: Any, clock: Any) -> datetime:
         moment = _moment_parse(raw)
@@ -310,16 +315,11 @@ def line_parse(values: Values, line: int, cells: list[Any]) -> tuple[str, Line]:
         )
     return (
         "paid" if status in _PAID else status,
-        Line(
-            line,
-            service,
-            specialist,
-            amount,
-            quantity,
-            values.key(service),
-            values.key(specialist),
-        ),  # fmt: skip
-    )
+        (
+            line, service, specialist, amount, quantity,
+            values.key(service), values.key(specialist),
+        ),
+    )  # fmt: skip
 
 
 def phone_parse(raw: str) -> str:

@@ -31,6 +31,7 @@ members, visits, lines, stats), in bulk.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
@@ -58,6 +59,7 @@ from imports.bulk import (
     tables_analyze,
     write_conflict,
 )
+from imports.keys import keys_aside_wanted, keys_restore_abandoned, keys_set_aside
 from imports.lookups import Locations
 from imports.pipeline import import_run
 from imports.reading import (
@@ -103,6 +105,14 @@ FIELDS = (
 )
 REQUIRED = ("phone", "paid_at", "service")
 CHUNK_ROWS = 5_000
+# The keys a large load sets aside (imports.keys): every visit and line has them.
+FOREIGN_KEYS = (
+    (Visit, "member"),
+    (Visit, "location"),
+    (VisitLine, "visit"),
+    (VisitLine, "service"),
+    (VisitLine, "specialist"),
+)
 
 HEADER_ALIASES = {
     "телефон": "phone",
@@ -213,7 +223,7 @@ class _Importer:
                             "The booking %(id)s has another client or time on "
                             "line %(line)d."
                         )
-                        % {"id": booking, "line": visit.lines[0].line},
+                        % {"id": booking, "line": visit.lines[0][0]},
                     )
             except RowError as exc:
                 refused[key] = line
@@ -255,7 +265,7 @@ class _Importer:
             pending[key].append(line)
         ready = [visits[key] for key in order if key in visits]
         for visit in ready:
-            visit.seal()
+            visit.seal(self.values.utc(visit.paid_at))
         return ready, results
 
     @staticmethod
@@ -301,7 +311,7 @@ class _Importer:
                     )
                     % {"id": visit.booking or visit.external_id},
                 )
-            results.extend((ln.line, result) for ln in visit.lines)
+            results.extend((ln[0], result) for ln in visit.lines)
         if not fresh:
             return results
         services, specialists = self.catalogue.resolve(fresh)
@@ -315,7 +325,7 @@ class _Importer:
             self.summary.created["members"] += members_created
             self.summary.created["visits"] += len(fresh)
         for visit in fresh:
-            results.extend((ln.line, _CREATED) for ln in visit.lines)
+            results.extend((ln[0], _CREATED) for ln in visit.lines)
         return results
 
     def _members(self, visits: list[Booking]) -> tuple[dict[str, int], int]:
@@ -351,25 +361,31 @@ class _Importer:
         for visit_id, visit in zip(visit_ids, visits, strict=True):
             member_id = member_ids[visit.phone]
             total = Decimal("0")
-            for ln in visit.lines:
-                service = services[ln.service_key]
-                price = (ln.amount / ln.quantity).quantize(CENT)
-                total += ln.amount
+            for (
+                _ln,
+                _s,
+                name,
+                amount,
+                quantity,
+                service_key,
+                specialist_key,
+            ) in visit.lines:
+                service = services[service_key]
+                price = (amount / quantity).quantize(CENT)
+                total += amount
                 listed = service.base_price
-                specialist = (
-                    specialists[ln.specialist_key].pk if ln.specialist else None
-                )
+                specialist = specialists[specialist_key].pk if name else None
                 who = NULL if specialist is None else specialist
                 if text:
                     line_rows.append(
                         f"{visit_id}\t{service.pk}\t{price}\t{listed}\t"
-                        f"{reason_text if price != listed else ''}\t{ln.quantity}\t"
+                        f"{reason_text if price != listed else ''}\t{quantity}\t"
                         f"{who}\n"
                     )
                 else:
                     line_rows.append(
                         (visit_id, service.pk, price, listed,
-                         reason if price != listed else "", ln.quantity, specialist)
+                         reason if price != listed else "", quantity, specialist)
                     )  # fmt: skip
             paid_at = visit.paid_at
             if text:
@@ -455,16 +471,22 @@ def visits_import(
         summary=summary,
     )
 
-    import_run(
-        booking_chunks(rows, CHUNK_ROWS, columns),
-        path=path,
-        parse=importer.parse,
-        write=importer.write,
-        summary=summary,
-        column_names=importer.column_names,
-        progress=progress,
-        dry_run=dry_run,
-    )
+    if not dry_run:
+        keys_restore_abandoned()
+    with keys_set_aside(
+        FOREIGN_KEYS,
+        enabled=keys_aside_wanted(os.stat(path).st_size, dry_run=dry_run),
+    ):
+        import_run(
+            booking_chunks(rows, CHUNK_ROWS, columns),
+            path=path,
+            parse=importer.parse,
+            write=importer.write,
+            summary=summary,
+            column_names=importer.column_names,
+            progress=progress,
+            dry_run=dry_run,
+        )
     if not dry_run and summary.created["visits"] > ANALYZE_AFTER:
         tables_analyze(Member, MemberPhone, Visit, VisitLine)
     summary.unknown = catalogue.unknown()

@@ -283,6 +283,12 @@ IMPORTS_TASK_TIME_LIMIT = env.int("IMPORTS_TASK_TIME_LIMIT", default=6 * 60 * 60
 # Uploaded files and their reports (clients' personal data) are deleted this
 # many days after the upload; the list of imports keeps their figures.
 IMPORTS_KEEP_DAYS = env.int("IMPORTS_KEEP_DAYS", default=30)
+# A real import of a visits file at least this large (bytes) on PostgreSQL
+# drops the visits' foreign keys for the load and validates them after it
+# (imports/keys.py): a quarter of the time of a big load. 0 turns it off.
+IMPORTS_KEYS_ASIDE_MIN_BYTES = env.int(
+    "IMPORTS_KEYS_ASIDE_MIN_BYTES", default=20 * 1024**2
+)
 
 # --- Webhooks -------------------------------------------------------------------
 
