@@ -64,7 +64,8 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "imports.tasks.import_files_clean",
         "schedule": crontab(hour=4, minute=40),
         "description": "Nightly: delete the uploaded files and reports of imports "
-        "older than IMPORTS_KEEP_DAYS (the list of imports keeps their figures).",
+        "older than IMPORTS_KEEP_DAYS (the list of imports keeps their figures), "
+        "and put back any foreign keys an import that died had set aside.",
     },
     "webhooks: deliver due events": {
         "task": "webhooks.tasks.webhooks_deliver_due_task",
