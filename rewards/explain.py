@@ -180,6 +180,20 @@ def entry_text(entry: LedgerEntry) -> str:
         }
     if r == "bonus":
         return _("%(points)s bonus") % {"points": pts}
+    if r == "promotion_bonus":
+        return _("%(points)s from the promotion “%(name)s”") % {
+            "points": pts,
+            "name": p.get("name", ""),
+        }
+    if r == "promotion_bonus_reversed":
+        text = _("%(points)s taken back: the visit with a promotion was undone") % {
+            "points": points_text(p.get("points", entry.amount))
+        }
+        if p.get("debt"):
+            text += " " + _(
+                "(%(debt)s were already spent: they will be settled from future points)"
+            ) % {"debt": points_text(p["debt"])}
+        return text
     if r == "referral_referrer":
         return _("%(points)s for inviting a friend who came for a first visit") % {
             "points": pts

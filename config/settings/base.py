@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "members",
     "rewards",
     "referrals",
+    # Promotions and promo codes (and, later, segments and journeys).
+    "campaigns",
     # Cross-cutting: bringing a salon's data in (above members and rewards).
     "imports",
 ]
@@ -233,6 +235,7 @@ REGULARS_JOB_WORKERS = env.int("JOB_WORKERS", default=2)
 REGULARS_VISIT_REACTIONS = [
     "rewards.flow.RewardsVisitReaction",
     "referrals.flow.ReferralVisitReaction",
+    "campaigns.flow.CampaignVisitReaction",
 ]
 # Reactions to "member signed up / signed in / erased" (members/member_flow.py).
 # Who may take money off a visit at checkout, in order (``rewards.benefits``):
@@ -240,8 +243,12 @@ REGULARS_VISIT_REACTIONS = [
 REGULARS_BENEFIT_SOURCES = [
     "rewards.benefits.TierDiscountSource",
     "rewards.benefits.FirstVisitDiscountSource",
+    "campaigns.benefits.PromotionSource",
     "rewards.benefits.VoucherSource",
 ]
+# Promotions never bring a bill's discount (tier, first visit and promotions
+# together) beyond this share of its list price, in percent.
+CAMPAIGNS_MAX_DISCOUNT_PERCENT = env.float("CAMPAIGNS_MAX_DISCOUNT_PERCENT", default=100)
 
 REGULARS_MEMBER_REACTIONS = [
     "referrals.flow.ReferralMemberReaction",

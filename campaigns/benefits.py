@@ -1,0 +1,187 @@
+"""Promotions as a benefit source of the one checkout pipeline.
+
+Listed in ``REGULARS_BENEFIT_SOURCES`` after the tier and first-visit
+discounts and before vouchers, so the documented order of a bill is:
+
+1. the tier discount or the first-visit discount, the better per line;
+2. promotions, group by group (``PromotionGroup.order``): a group's mode
+   stacks all that apply, takes the first by priority, or the best for the
+   member; each applies on what the earlier ones left — a percentage of
+   ``the price after earlier discounts`` or of ``the list price`` (never more
+   than is left);
+3. vouchers the member presents; 4. points, last, capped by the program.
+
+``CAMPAIGNS_MAX_DISCOUNT_PERCENT`` caps what promotions bring the bill's
+discount to. Points effects (bonus points, a multiplier) take no money off:
+they ride on the quote as benefits of zero and are credited after the visit
+(``campaigns.flow``). Reads: the active promotions from the process cache;
+one query for the codes typed, and one each for limits, budgets and tried
+categories only when a live promotion has them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from campaigns import codes as promo_codes
+from campaigns.rules import Facts, Rule, active_rules, blocker, money_off, period_start
+from members.money import money
+from rewards.benefits import Benefit
+
+ZERO = Decimal("0.00")
+KIND = "promotion"
+POINTS_EFFECTS = ("bonus_points", "points_multiplier")
+
+
+def facts_read(ctx, rules: list[Rule], codes) -> Facts:
+    from campaigns import selectors
+
+    facts = Facts(codes={code.promotion_id: code for code in codes})
+    limited = [r for r in rules if r.has_limits]
+    if limited:
+        facts.member_uses = selectors.member_uses(
+            member_id=ctx.member.pk,
+            since={r.id: period_start(r, ctx.at) for r in limited},
+        )
+    budgeted = [r.id for r in rules if r.has_budget]
+    if budgeted:
+        facts.usage = selectors.usage(budgeted)
+    untried = {r.untried_category for r in rules if r.untried_category is not None}
+    if untried:
+        facts.tried_categories = selectors.categories_tried(
+            member_id=ctx.member.pk, categories=untried
+        )
+    return facts
+
+
+class PromotionSource:
+    kind = KIND
+    label = gettext_lazy("Promotion")
+    group = None
+    inputs = ("promo_codes",)
+
+    def normal_input(self, name: str, value) -> list[str]:
+        return sorted(c for c in map(promo_codes.code_normalize, value or []) if c)
+
+    def explain(self, reason: str, p: dict) -> str | None:
+        if reason == "promotion":
+            return _("Promotion “%(name)s”") % p
+        if reason == "promotion_bonus_points":
+            return _("Promotion “%(name)s”: +%(points)s bonus points") % p
+        if reason == "promotion_points_multiplier":
+            return _("Promotion “%(name)s”: points ×%(multiplier)s") % p
+        return None
+
+    def propose(self, ctx) -> Iterator[Benefit]:
+        typed = (ctx.inputs or {}).get("promo_codes") or []
+        codes = promo_codes.codes_read(typed, at=ctx.at, member_id=ctx.member.pk)
+        rules = [r for r in active_rules() if r.live_at(ctx.at)]
+        if not rules:
+            if codes:
+                raise promo_codes.code_error(
+                    "promo_code_expired",
+                    _("Promo code %(code)s: the promotion is not running.")
+                    % {"code": codes[0].code},
+                )
+            return
+        facts = facts_read(ctx, rules, codes)
+        blocked = {r.id: blocker(r, ctx, facts) for r in rules}
+        for code in codes:
+            reason = blocked.get(code.promotion_id, _("The promotion is not running."))
+            if reason is not None:
+                raise promo_codes.code_error(
+                    "promo_code_not_applicable",
+                    _("Promo code %(code)s does not apply: %(reason)s")
+                    % {"code": code.code, "reason": reason},
+                )
+        applicable = [r for r in rules if blocked[r.id] is None]
+        cap = self._cap(ctx)
+        groups: dict[int, list[Rule]] = {}
+        for rule in applicable:
+            groups.setdefault(rule.group_id, []).append(rule)
+        for members in groups.values():
+            for rule, per_line in self._group(members, ctx, facts):
+                room = cap - sum((ln.discount for ln in ctx.lines), ZERO)
+                benefit = self._benefit(rule, ctx, per_line, room, facts)
+                if benefit.amount > 0 or rule.effect in POINTS_EFFECTS:
+                    yield benefit
+
+    def _group(self, rules: list[Rule], ctx, facts) -> Iterator[tuple[Rule, dict]]:
+        mode = rules[0].group_mode
+        if mode == "stack":
+            for rule in rules:
+                yield rule, None  # priced when its turn comes (after the others)
+            return
+        offers = [(rule, money_off(rule, ctx, facts)) for rule in rules]
+        offers = [(r, off) for r, off in offers if off or r.effect in POINTS_EFFECTS]
+        if not offers:
+            return
+        if mode == "first":
+            yield offers[0]
+            return
+        best = max(
+            offers,
+            key=lambda o: (self._worth(o[0], o[1], ctx), -o[0].priority, -o[0].id),
+        )
+        yield best
+
+    @staticmethod
+    def _worth(rule: Rule, per_line: dict, ctx) -> Decimal:
+        """A benefit's value to the member, in money (points at the program's
+        rate), to pick the best of a group."""
+        off = sum(per_line.values(), ZERO)
+        rate = ctx.settings.money_per_point
+        if rule.effect == "bonus_points":
+            return off + Decimal(rule.points or 0) * rate
+        if rule.effect == "points_multiplier":
+            return off + Decimal("0.01") * (rule.multiplier or 1)
+        return off
+
+    @staticmethod
+    def _cap(ctx) -> Decimal:
+        percent = Decimal(str(settings.CAMPAIGNS_MAX_DISCOUNT_PERCENT))
+        gross = sum((ln.gross for ln in ctx.lines), ZERO)
+        return money(gross * percent / 100)
+
+    def _benefit(self, rule: Rule, ctx, per_line, room: Decimal, facts) -> Benefit:
+        if per_line is None:
+            per_line = money_off(rule, ctx, facts)
+        per_line = _within(per_line, room)
+        code = facts.codes.get(rule.id)
+        params = {"promotion": rule.id, "name": rule.name}
+        if code is not None:
+            params["code"] = code.code
+        reason = "promotion"
+        if rule.effect == "bonus_points":
+            reason = "promotion_bonus_points"
+            params["points"] = rule.points or 0
+        elif rule.effect == "points_multiplier":
+            reason = "promotion_points_multiplier"
+            params["multiplier"] = str(rule.multiplier or 1)
+        if rule.points_lifetime_days:
+            params["lifetime_days"] = rule.points_lifetime_days
+        return Benefit(
+            KIND,
+            _("Promotion “%(name)s”") % {"name": rule.name},
+            money(sum(per_line.values(), ZERO)),
+            reason,
+            params,
+            per_line=per_line,
+        )
+
+
+def _within(per_line: dict[int, Decimal], room: Decimal) -> dict[int, Decimal]:
+    """The benefit cut down to ``room`` (the cap), line by line in order."""
+    room = max(room, ZERO)
+    kept = {}
+    for i in sorted(per_line):
+        value = min(per_line[i], room)
+        if value > 0:
+            kept[i] = value
+            room -= value
+    return kept

@@ -1,0 +1,165 @@
+"""The campaigns app's reaction to visits: record the promotions a checkout
+applied, within their limits; undo them when the visit is cancelled or refunded.
+
+Listed last in ``REGULARS_VISIT_REACTIONS``; runs in the visit's transaction
+(the member row locked). Limits are enforced here, under a row lock on each
+promotion's usage row (taken in id order): two checkouts racing for the last
+redemption or the last of a budget cannot both get it — the second one's
+visit is refused (``promotion_used_up``) and the till quotes again. A single-use
+code is claimed with one conditional UPDATE. Bonus points are credited as a
+lot of their own (``points_bonus``, idempotent by key, with the promotion's
+lifetime); a reversal takes them back, gives the budget and the uses back,
+and is idempotent too (a redemption is reversed once).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from campaigns.benefits import KIND
+from campaigns.codes import code_error
+from campaigns.models import PromoCode, Promotion, PromotionUsage, Redemption
+from members.visit_flow import VisitRecorded, VisitReversed
+from rewards.services.points import points_bonus, points_bonus_reverse
+
+ZERO = Decimal("0.00")
+
+
+def _bonus_key(redemption_promotion: int, visit_id: int) -> str:
+    return f"promo:{redemption_promotion}:visit:{visit_id}"
+
+
+class CampaignVisitReaction:
+    def visit_recorded(self, event: VisitRecorded) -> tuple[Redemption, ...]:
+        quote = event.context.get("quote")
+        if quote is None:
+            return ()
+        applied = [b for b in quote.benefits if b.kind == KIND]
+        if not applied:
+            return ()
+        visit = event.visit
+        ids = sorted({b.params["promotion"] for b in applied})
+        promotions = Promotion.objects.in_bulk(ids)
+        for pid in ids:  # the usage rows exist before they are locked
+            PromotionUsage.objects.get_or_create(promotion_id=pid)
+        usages = {
+            u.promotion_id: u
+            for u in PromotionUsage.objects.select_for_update()
+            .filter(promotion_id__in=ids)
+            .order_by("promotion_id")
+        }
+        codes = {
+            c.code: c
+            for c in PromoCode.objects.filter(
+                code__in=[b.params["code"] for b in applied if "code" in b.params]
+            )
+        }
+        redemptions = []
+        for benefit in applied:
+            promotion = promotions[benefit.params["promotion"]]
+            usage = usages[promotion.pk]
+            points = self._points(promotion, benefit, quote)
+            self._within_limits(promotion, usage, benefit.amount, points)
+            code = codes.get(benefit.params.get("code", ""))
+            if code is not None:
+                self._code_claim(code)
+            usage.redemptions += 1
+            usage.money += benefit.amount
+            usage.points += points
+            usage.save(update_fields=["redemptions", "money", "points"])
+            redemptions.append(
+                Redemption.objects.create(
+                    promotion=promotion,
+                    visit=visit,
+                    member_id=visit.member_id,
+                    code=code,
+                    money=benefit.amount,
+                    points=points,
+                    created_at=visit.paid_at,
+                )
+            )
+            if points:
+                points_bonus(
+                    member=visit.member,
+                    points=points,
+                    key=_bonus_key(promotion.pk, visit.pk),
+                    reason="promotion_bonus",
+                    params={"promotion": promotion.pk, "name": promotion.name,
+                            "visit": visit.pk},
+                    lifetime_days=promotion.points_lifetime_days,
+                )  # fmt: skip
+        return tuple(redemptions)
+
+    @staticmethod
+    def _points(promotion: Promotion, benefit, quote) -> int:
+        if promotion.effect == Promotion.Effect.BONUS_POINTS:
+            return int(promotion.points or 0)
+        if promotion.effect == Promotion.Effect.POINTS_MULTIPLIER:
+            extra = Decimal(quote.earn.points) * ((promotion.multiplier or 1) - 1)
+            return max(int(extra), 0)
+        return 0
+
+    @staticmethod
+    def _within_limits(promotion, usage, amount: Decimal, points: int) -> None:
+        over = (
+            (promotion.max_redemptions is not None
+             and usage.redemptions + 1 > promotion.max_redemptions)
+            or (promotion.budget_money is not None
+                and usage.money + amount > promotion.budget_money)
+            or (promotion.budget_points is not None
+                and usage.points + points > promotion.budget_points)
+        )  # fmt: skip
+        if over:
+            raise code_error(
+                "promotion_used_up",
+                _("The promotion “%(name)s” has just run out: quote the visit again.")
+                % {"name": promotion.name},
+            )
+
+    @staticmethod
+    def _code_claim(code: PromoCode) -> None:
+        codes = PromoCode.objects.filter(pk=code.pk)
+        if code.max_uses is not None:
+            codes = codes.filter(uses__lt=F("max_uses"))
+        claimed = codes.update(uses=F("uses") + 1)
+        if not claimed:
+            raise code_error(
+                "promo_code_used_up",
+                _("Promo code %(code)s has been used up.") % {"code": code.code},
+            )
+
+    def visit_reversed(self, event: VisitReversed) -> None:
+        visit = event.visit
+        live = list(
+            Redemption.objects.select_for_update()
+            .filter(visit=visit, reversed_at__isnull=True)
+            .order_by("promotion_id")
+        )
+        if not live:
+            return
+        now = timezone.now()
+        for redemption in live:
+            PromotionUsage.objects.filter(promotion_id=redemption.promotion_id).update(
+                redemptions=F("redemptions") - 1,
+                money=F("money") - redemption.money,
+                points=F("points") - redemption.points,
+            )
+            if redemption.code_id:
+                PromoCode.objects.filter(pk=redemption.code_id, uses__gt=0).update(
+                    uses=F("uses") - 1
+                )
+            if redemption.points:
+                points_bonus_reverse(
+                    member=visit.member,
+                    bonus_key=_bonus_key(redemption.promotion_id, visit.pk),
+                    key=f"{_bonus_key(redemption.promotion_id, visit.pk)}:reverse",
+                    reason="promotion_bonus_reversed",
+                    params={"promotion": redemption.promotion_id, "visit": visit.pk},
+                    actor=event.actor,
+                )
+            redemption.reversed_at = now
+            redemption.save(update_fields=["reversed_at"])

@@ -1,0 +1,372 @@
+"""Promotions as the checkout reads them: loaded once per process, evaluated in
+memory.
+
+``active_rules()`` holds every active promotion as a ``Rule`` (its condition
+lists as sets of ids), reloaded when the config stamp moves (a trigger on the
+campaigns tables bumps it: ``core.stamps``). A checkout evaluates them with no
+query per promotion: ``rule.blocker(ctx, facts)`` says what keeps a rule from
+applying (or None), ``effect_benefit`` what it gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from campaigns.models import Promotion
+from core import stamps
+from members.money import money
+
+ZERO = Decimal("0.00")
+Effect = Promotion.Effect
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: int
+    name: str
+    description: str
+    group_id: int
+    group_order: int
+    group_mode: str
+    priority: int
+    exclusive: bool
+    starts_at: datetime | None
+    ends_at: datetime | None
+    services: frozenset[int]
+    categories: frozenset[int]
+    excluded_services: frozenset[int]
+    excluded_categories: frozenset[int]
+    locations: frozenset[int]
+    tiers: frozenset[int]
+    weekdays: frozenset[int]
+    time_from: time | None
+    time_to: time | None
+    first_visit: bool
+    nth_visit: int | None
+    min_bill: Decimal | None
+    min_lines: int
+    combo_categories: frozenset[int]
+    untried_category: int | None
+    birthday_days: int | None
+    code_required: bool
+    effect: str
+    percent: Decimal | None
+    percent_of: str
+    amount: Decimal | None
+    bundle_quantity: int | None
+    points: int | None
+    multiplier: Decimal | None
+    points_lifetime_days: int | None
+    uses_per_member: int | None
+    uses_per_member_period: int | None
+    period_days: int | None
+    max_redemptions: int | None
+    budget_money: Decimal | None
+    budget_points: int | None
+
+    def live_at(self, at: datetime) -> bool:
+        return (self.starts_at is None or self.starts_at <= at) and (
+            self.ends_at is None or at < self.ends_at
+        )
+
+    @property
+    def has_limits(self) -> bool:
+        return bool(self.uses_per_member or self.uses_per_member_period)
+
+    @property
+    def has_budget(self) -> bool:
+        return bool(
+            self.max_redemptions is not None
+            or self.budget_money is not None
+            or self.budget_points is not None
+        )
+
+    def line_matches(self, line) -> bool:
+        service = line.service
+        if service.pk in self.excluded_services:
+            return False
+        if service.category_id in self.excluded_categories:
+            return False
+        if self.services or self.categories:
+            return service.pk in self.services or service.category_id in self.categories
+        return True
+
+
+@dataclass
+class Facts:
+    """What a checkout knows beyond the bill, read once for all the rules
+    (each only when some live rule needs it)."""
+
+    codes: dict[int, object] = field(default_factory=dict)  # promotion id → PromoCode
+    member_uses: dict[int, tuple[int, int]] = field(
+        default_factory=dict
+    )  # (all, period)
+    usage: dict[int, tuple[int, Decimal, int]] = field(default_factory=dict)
+    tried_categories: frozenset[int] = frozenset()
+
+
+def _ids(rows) -> frozenset[int]:
+    return frozenset(row.pk for row in rows)
+
+
+def _load() -> tuple[Rule, ...]:
+    promotions = (
+        Promotion.objects.filter(status=Promotion.Status.ACTIVE)
+        .select_related("group")
+        .prefetch_related(
+            "services",
+            "categories",
+            "excluded_services",
+            "excluded_categories",
+            "locations",
+            "tiers",
+            "combo_categories",
+        )
+    )
+    rules = []
+    for p in promotions:
+        rules.append(
+            Rule(
+                id=p.pk,
+                name=p.name,
+                description=p.description,
+                group_id=p.group_id,
+                group_order=p.group.order,
+                group_mode=p.group.mode,
+                priority=p.priority,
+                exclusive=p.exclusive,
+                starts_at=p.starts_at,
+                ends_at=p.ends_at,
+                services=_ids(p.services.all()),
+                categories=_ids(p.categories.all()),
+                excluded_services=_ids(p.excluded_services.all()),
+                excluded_categories=_ids(p.excluded_categories.all()),
+                locations=_ids(p.locations.all()),
+                tiers=_ids(p.tiers.all()),
+                weekdays=frozenset(int(d) for d in p.weekdays if d.isdigit()),
+                time_from=p.time_from,
+                time_to=p.time_to,
+                first_visit=p.first_visit,
+                nth_visit=p.nth_visit,
+                min_bill=p.min_bill,
+                min_lines=max(p.min_lines, 1),
+                combo_categories=_ids(p.combo_categories.all()),
+                untried_category=p.untried_category_id,
+                birthday_days=p.birthday_days,
+                code_required=p.code_required,
+                effect=p.effect,
+                percent=p.percent,
+                percent_of=p.percent_of,
+                amount=p.amount,
+                bundle_quantity=p.bundle_quantity,
+                points=p.points,
+                multiplier=p.multiplier,
+                points_lifetime_days=p.points_lifetime_days,
+                uses_per_member=p.uses_per_member,
+                uses_per_member_period=p.uses_per_member_period,
+                period_days=p.period_days,
+                max_redemptions=p.max_redemptions,
+                budget_money=p.budget_money,
+                budget_points=p.budget_points,
+            )
+        )
+    rules.sort(key=lambda r: (r.group_order, r.group_id, r.priority, r.id))
+    return tuple(rules)
+
+
+_rules = stamps.ProcessCache(_load)
+
+
+def active_rules() -> tuple[Rule, ...]:
+    """Every active promotion (the schedule not checked: ``Rule.live_at``)."""
+    return _rules.get()
+
+
+# --- conditions ----------------------------------------------------------------
+
+
+def _birthday_near(birthday: date | None, today: date, days: int) -> bool:
+    if birthday is None:
+        return False
+    for year in (today.year - 1, today.year, today.year + 1):
+        try:
+            day = birthday.replace(year=year)
+        except ValueError:  # 29 February in a common year: the 28th
+            day = date(year, 2, 28)
+        if abs((day - today).days) <= days:
+            return True
+    return False
+
+
+def blocker(rule: Rule, ctx, facts: Facts) -> str | None:
+    """What keeps ``rule`` from applying to this bill, for people; None if it
+    applies. Cheap checks first; each names what is missing."""
+    local = timezone.localtime(ctx.at)
+    if not rule.live_at(ctx.at):
+        if rule.starts_at and ctx.at < rule.starts_at:
+            start = timezone.localtime(rule.starts_at)
+            return _("Starts on %(date)s.") % {"date": start.strftime("%d.%m.%Y")}
+        return _("The promotion has ended.")
+    if rule.code_required and rule.id not in facts.codes:
+        return _("Needs a promo code.")
+    if rule.locations and (
+        ctx.location is None or ctx.location.pk not in rule.locations
+    ):
+        return _("Not at this location.")
+    if rule.tiers and (ctx.tier is None or ctx.tier.pk not in rule.tiers):
+        return _("Not for this tier.")
+    if rule.weekdays and local.isoweekday() not in rule.weekdays:
+        return _("Not on this day of the week.")
+    if rule.time_from and local.time() < rule.time_from:
+        return _("From %(time)s.") % {"time": rule.time_from.strftime("%H:%M")}
+    if rule.time_to and local.time() >= rule.time_to:
+        return _("Until %(time)s.") % {"time": rule.time_to.strftime("%H:%M")}
+    if rule.first_visit and not ctx.first_visit:
+        return _("First visit only.")
+    if rule.nth_visit and ctx.member.visits_count + 1 != rule.nth_visit:
+        return _("Only on visit number %(n)d.") % {"n": rule.nth_visit}
+    if rule.birthday_days is not None and not _birthday_near(
+        ctx.member.birthday, local.date(), rule.birthday_days
+    ):
+        return _("Around the member's birthday only.")
+    matching = [i for i, ln in enumerate(ctx.lines) if rule.line_matches(ln)]
+    units = sum(ctx.lines[i].quantity for i in matching)
+    needed = rule.bundle_quantity if rule.effect == Effect.BUNDLE_PRICE else None
+    needed = max(needed or 0, rule.min_lines)
+    if units < needed:
+        missing = needed - units
+        return _("%(n)d more matching service(s) needed.") % {"n": missing}
+    if rule.combo_categories:
+        present = {ctx.lines[i].service.category_id for i in range(len(ctx.lines))}
+        if not rule.combo_categories <= present:
+            return _("Needs the whole combo in one visit.")
+    if rule.untried_category is not None:
+        if rule.untried_category in facts.tried_categories:
+            return _("For a category the member has not tried yet.")
+        if not any(
+            ctx.lines[i].service.category_id == rule.untried_category for i in matching
+        ):
+            return _("Add a service of the category the member has not tried.")
+    if rule.min_bill is not None:
+        bill = sum((ln.gross for ln in ctx.lines), ZERO)
+        if bill < rule.min_bill:
+            return _("From a bill of %(amount)s.") % {"amount": rule.min_bill}
+    used_all, used_period = facts.member_uses.get(rule.id, (0, 0))
+    if rule.uses_per_member and used_all >= rule.uses_per_member:
+        return _("Already used as many times as allowed.")
+    if rule.uses_per_member_period and used_period >= rule.uses_per_member_period:
+        return _("Already used in this period.")
+    count, spent, points = facts.usage.get(rule.id, (0, ZERO, 0))
+    if rule.max_redemptions is not None and count >= rule.max_redemptions:
+        return _("No redemptions left.")
+    if rule.budget_money is not None and spent >= rule.budget_money:
+        return _("The promotion's budget is spent.")
+    if rule.budget_points is not None and points >= rule.budget_points:
+        return _("The promotion's budget is spent.")
+    return None
+
+
+def matching_lines(rule: Rule, ctx, facts: Facts) -> list[int]:
+    return [
+        i
+        for i, ln in enumerate(ctx.lines)
+        if rule.line_matches(ln) and not ln.service.excluded_from_discounts
+    ]
+
+
+# --- effects -----------------------------------------------------------------
+
+
+def _base(rule: Rule, line) -> Decimal:
+    """What a percentage applies to: the list price or what is left of it."""
+    if rule.percent_of == Promotion.PercentOf.LIST:
+        return min(line.gross, line.net)  # never more than is left to take
+    return line.net
+
+
+def money_off(rule: Rule, ctx, facts: Facts) -> dict[int, Decimal]:
+    """{line index: money off} of a discount effect on the current lines."""
+    per_line: dict[int, Decimal] = {}
+    effect = rule.effect
+    if effect == Effect.PERCENT_LINES:
+        for i in matching_lines(rule, ctx, facts):
+            per_line[i] = money(_base(rule, ctx.lines[i]) * rule.percent / 100)
+    elif effect == Effect.PERCENT_BILL:
+        for i, ln in enumerate(ctx.lines):
+            if not ln.service.excluded_from_discounts:
+                per_line[i] = money(_base(rule, ln) * rule.percent / 100)
+    elif effect == Effect.FIXED_BILL:
+        eligible = [
+            i for i, ln in enumerate(ctx.lines)
+            if not ln.service.excluded_from_discounts and ln.net > 0
+        ]  # fmt: skip
+        per_line = _spread(ctx, eligible, rule.amount or ZERO)
+    elif effect == Effect.BUNDLE_PRICE:
+        per_line = _bundle(rule, ctx, facts)
+    elif effect == Effect.CHEAPEST_FREE:
+        lines = [i for i in matching_lines(rule, ctx, facts) if ctx.lines[i].net > 0]
+        if lines:
+            cheapest = min(
+                lines,
+                key=lambda i: (ctx.lines[i].net / ctx.lines[i].quantity, i),
+            )
+            line = ctx.lines[cheapest]
+            per_line[cheapest] = money(line.net / line.quantity)
+    return {i: min(v, ctx.lines[i].net) for i, v in per_line.items() if v > 0}
+
+
+def _spread(ctx, lines: list[int], amount: Decimal) -> dict[int, Decimal]:
+    """``amount`` over ``lines`` pro rata to what is left of each; the last
+    takes the rounding; never more than a line has left."""
+    base = sum((ctx.lines[i].net for i in lines), ZERO)
+    amount = min(amount, base)
+    if amount <= 0:
+        return {}
+    per_line, left = {}, amount
+    for n, i in enumerate(lines):
+        net = ctx.lines[i].net
+        share = left if n == len(lines) - 1 else money(amount * net / base)
+        share = min(share, net, left)
+        per_line[i] = share
+        left -= share
+    return per_line
+
+
+def _bundle(rule: Rule, ctx, facts: Facts) -> dict[int, Decimal]:
+    """N matching units for a fixed price: the dearest units make the bundle
+    (the member saves most), their price brought down to the bundle's."""
+    size, price = rule.bundle_quantity or 0, rule.amount
+    if size <= 0 or price is None:
+        return {}
+    units = []
+    for i in matching_lines(rule, ctx, facts):
+        line = ctx.lines[i]
+        unit = line.net / line.quantity
+        units.extend([(unit, i)] * line.quantity)
+    if len(units) < size:
+        return {}
+    units.sort(key=lambda u: (-u[0], u[1]))
+    chosen = units[:size]
+    worth = sum((u for u, _i in chosen), ZERO)
+    saving = worth - price
+    if saving <= 0:
+        return {}
+    share: dict[int, Decimal] = {}
+    for unit, i in chosen:
+        share[i] = share.get(i, ZERO) + unit
+    lines = sorted(share)
+    per_line, left = {}, money(saving)
+    for n, i in enumerate(lines):
+        part = left if n == len(lines) - 1 else money(saving * share[i] / worth)
+        per_line[i] = min(part, left)
+        left -= per_line[i]
+    return per_line
+
+
+def period_start(rule: Rule, at: datetime) -> datetime:
+    return at - timedelta(days=rule.period_days or 30)
