@@ -30,8 +30,9 @@ from django.utils.translation import gettext_lazy
 
 from campaigns import codes as promo_codes
 from campaigns.rules import Facts, Rule, active_rules, blocker, money_off, period_start
-from members.money import money
+from members.money import money, money_text
 from rewards.benefits import Benefit
+from rewards.explain import number_text
 
 ZERO = Decimal("0.00")
 KIND = "promotion"
@@ -70,12 +71,21 @@ class PromotionSource:
 
     def explain(self, reason: str, p: dict) -> str | None:
         if reason == "promotion":
-            return _("Promotion “%(name)s”") % p
-        if reason == "promotion_bonus_points":
-            return _("Promotion “%(name)s”: +%(points)s bonus points") % p
-        if reason == "promotion_points_multiplier":
-            return _("Promotion “%(name)s”: points ×%(multiplier)s") % p
-        return None
+            what = _effect_text(p)
+            text = (
+                _("Promotion “%(name)s”: %(what)s") % {"name": p["name"], "what": what}
+                if what
+                else _("Promotion “%(name)s”") % p
+            )
+        elif reason == "promotion_bonus_points":
+            text = _("Promotion “%(name)s”: +%(points)s bonus points") % p
+        elif reason == "promotion_points_multiplier":
+            text = _("Promotion “%(name)s”: points ×%(multiplier)s") % p
+        else:
+            return None
+        if p.get("code"):
+            text += " " + _("(code %(code)s)") % p
+        return text
 
     def propose(self, ctx) -> Iterator[Benefit]:
         typed = (ctx.inputs or {}).get("promo_codes") or []
@@ -153,7 +163,13 @@ class PromotionSource:
             per_line = money_off(rule, ctx, facts)
         per_line = _within(per_line, room)
         code = facts.codes.get(rule.id)
-        params = {"promotion": rule.id, "name": rule.name}
+        params = {"promotion": rule.id, "name": rule.name, "effect": rule.effect}
+        if rule.percent is not None:
+            params["percent"] = str(rule.percent)
+        if rule.amount is not None:
+            params["amount"] = str(rule.amount)
+        if rule.bundle_quantity:
+            params["bundle"] = rule.bundle_quantity
         if code is not None:
             params["code"] = code.code
         reason = "promotion"
@@ -173,6 +189,23 @@ class PromotionSource:
             params,
             per_line=per_line,
         )
+
+
+def _effect_text(p: dict) -> str:
+    """What a discount promotion gives, in the reader's language."""
+    effect = p.get("effect")
+    if effect in ("percent_lines", "percent_bill") and "percent" in p:
+        return _("%(percent)s%% off") % {"percent": number_text(p["percent"])}
+    if effect == "fixed_bill" and "amount" in p:
+        return _("%(amount)s off") % {"amount": money_text(Decimal(p["amount"]))}
+    if effect == "bundle_price" and "amount" in p:
+        return _("%(n)s for %(amount)s") % {
+            "n": p.get("bundle", ""),
+            "amount": money_text(Decimal(p["amount"])),
+        }
+    if effect == "cheapest_free":
+        return _("the cheapest service is a gift")
+    return ""
 
 
 def _within(per_line: dict[int, Decimal], room: Decimal) -> dict[int, Decimal]:
