@@ -22,6 +22,7 @@ categories only when a live promotion has them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -36,6 +37,7 @@ from rewards.explain import number_text
 
 ZERO = Decimal("0.00")
 KIND = "promotion"
+NEAR_DAYS = 7  # a promotion starting within this many days is "soon"
 POINTS_EFFECTS = ("bonus_points", "points_multiplier")
 
 
@@ -87,19 +89,17 @@ class PromotionSource:
             text += " " + _("(code %(code)s)") % p
         return text
 
-    def propose(self, ctx) -> Iterator[Benefit]:
+    def _evaluated(self, ctx) -> tuple[list[Rule], Facts, dict[int, str | None]]:
+        """The live rules, the facts and each rule's blocker: read once per
+        pricing (kept in ``ctx.memo``); a typed code that cannot be used
+        raises here."""
+        memo = ctx.memo.get(KIND)
+        if memo is not None:
+            return memo
         typed = (ctx.inputs or {}).get("promo_codes") or []
         codes = promo_codes.codes_read(typed, at=ctx.at, member_id=ctx.member.pk)
         rules = [r for r in active_rules() if r.live_at(ctx.at)]
-        if not rules:
-            if codes:
-                raise promo_codes.code_error(
-                    "promo_code_expired",
-                    _("Promo code %(code)s: the promotion is not running.")
-                    % {"code": codes[0].code},
-                )
-            return
-        facts = facts_read(ctx, rules, codes)
+        facts = facts_read(ctx, rules, codes) if rules else Facts()
         blocked = {r.id: blocker(r, ctx, facts) for r in rules}
         for code in codes:
             reason = blocked.get(code.promotion_id, _("The promotion is not running."))
@@ -109,7 +109,12 @@ class PromotionSource:
                     _("Promo code %(code)s does not apply: %(reason)s")
                     % {"code": code.code, "reason": reason},
                 )
-        applicable = [r for r in rules if blocked[r.id] is None]
+        memo = ctx.memo[KIND] = (rules, facts, blocked)
+        return memo
+
+    def propose(self, ctx) -> Iterator[Benefit]:
+        rules, facts, blocked = self._evaluated(ctx)
+        applicable = [r for r in rules if blocked[r.id] is None and not r.exclusive]
         cap = self._cap(ctx)
         groups: dict[int, list[Rule]] = {}
         for rule in applicable:
@@ -120,6 +125,38 @@ class PromotionSource:
                 benefit = self._benefit(rule, ctx, per_line, room, facts)
                 if benefit.amount > 0 or rule.effect in POINTS_EFFECTS:
                     yield benefit
+
+    def exclusive_offers(self, ctx) -> list[Benefit]:
+        """Exclusive promotions that apply, each priced alone on the list
+        prices (pricing keeps the best one if it beats everything else)."""
+        rules, facts, blocked = self._evaluated(ctx)
+        cap = self._cap(ctx)
+        offers = []
+        for rule in rules:
+            if rule.exclusive and blocked[rule.id] is None:
+                benefit = self._benefit(rule, ctx, None, cap, facts)
+                if benefit.amount > 0:
+                    offers.append(benefit)
+        return offers
+
+    def near_misses(self, ctx) -> list[tuple[str, str]]:
+        """Promotions this member could have on this bill with a little more
+        (a service, a bigger bill, another hour or day, a few days' wait),
+        and what is missing. Never one that needs a code not typed, nor one
+        whose limits or budget are spent."""
+        rules, facts, blocked = self._evaluated(ctx)
+        soon = ctx.at + timedelta(days=NEAR_DAYS)
+        misses = []
+        candidates = list(rules) + [
+            r for r in active_rules()
+            if r.starts_at is not None and ctx.at < r.starts_at <= soon
+        ]  # fmt: skip
+        for rule in candidates:
+            reason = blocked.get(rule.id) or blocker(rule, ctx, facts)
+            if reason is None or not _member_fits(rule, ctx, facts):
+                continue
+            misses.append((rule.description or rule.name, reason))
+        return misses
 
     def _group(self, rules: list[Rule], ctx, facts) -> Iterator[tuple[Rule, dict]]:
         mode = rules[0].group_mode
@@ -189,6 +226,28 @@ class PromotionSource:
             params,
             per_line=per_line,
         )
+
+
+def _member_fits(rule: Rule, ctx, facts: Facts) -> bool:
+    """The conditions about who the member is (and what they may still use)
+    hold: what is missing is about the bill, the time or the day."""
+    used_all, used_period = facts.member_uses.get(rule.id, (0, 0))
+    count, spent, points = facts.usage.get(rule.id, (0, ZERO, 0))
+    return not (
+        (rule.code_required and rule.id not in facts.codes)
+        or (rule.tiers and (ctx.tier is None or ctx.tier.pk not in rule.tiers))
+        or (rule.locations and (ctx.location is None or ctx.location.pk not in rule.locations))
+        or (rule.first_visit and not ctx.first_visit)
+        or (rule.nth_visit and ctx.member.visits_count + 1 != rule.nth_visit)
+        or rule.birthday_days is not None
+        or (rule.untried_category is not None
+            and rule.untried_category in facts.tried_categories)
+        or (rule.uses_per_member and used_all >= rule.uses_per_member)
+        or (rule.uses_per_member_period and used_period >= rule.uses_per_member_period)
+        or (rule.max_redemptions is not None and count >= rule.max_redemptions)
+        or (rule.budget_money is not None and spent >= rule.budget_money)
+        or (rule.budget_points is not None and points >= rule.budget_points)
+    )  # fmt: skip
 
 
 def _effect_text(p: dict) -> str:

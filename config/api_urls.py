@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("members.api.urls")),
     path("", include("members.api.messages")),
     path("", include("referrals.api")),
+    path("", include("campaigns.api")),
 ]

@@ -16,7 +16,7 @@ promotion's ``promo_codes``…). An input no source reads is a programming error
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -45,6 +45,7 @@ from rewards.services.vouchers import voucher_code_normalize
 
 ZERO = Decimal("0.00")
 PRICING_INPUTS = frozenset({"points_to_use"})
+NEAR_MISSES = 3
 
 
 @dataclass
@@ -83,6 +84,9 @@ class Quote:
     vouchers: list[Voucher]
     first_visit: bool
     settings: object = None
+    # What almost applied and what is missing, for people: [(name, missing)],
+    # at most ``NEAR_MISSES`` (sources with ``near_misses(ctx)``).
+    near_misses: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def total(self) -> Decimal:
@@ -121,6 +125,9 @@ class PricingContext:
     at: datetime
     location: Location | None = None
     inputs: Mapping[str, Any] = None  # every input, for the sources that read one
+    # A source's own reads for this pricing, kept between its calls (shared by
+    # the copies pricing makes to weigh an exclusive offer).
+    memo: dict = field(default_factory=dict)
 
 
 # --- Quote ------------------------------------------------------------------
@@ -220,6 +227,78 @@ def price_visit(
         inputs=inputs,
     )
     sources = benefit_sources()
+    benefits = _discounts_apply(ctx, sources)
+    exclusive = _exclusive_best(ctx, sources, qlines)
+    if exclusive is not None:
+        # Better for the member than everything else together: it alone.
+        qlines, benefit = exclusive
+        benefits = [benefit]
+        ctx.lines, ctx.vouchers = qlines, []
+    near_misses = [
+        miss
+        for source in sources
+        if hasattr(source, "near_misses")
+        for miss in source.near_misses(ctx)
+    ][:NEAR_MISSES]
+
+    points_to_use = inputs.get("points_to_use") or 0
+    if spendable is None:
+        spendable = selectors.points_spendable(
+            member_id=member.pk, today=timezone.localdate(at)
+        )
+    spendable = min(state.available, spendable)
+    points_max = _points_pay(qlines, benefits, points_to_use, spendable, settings)
+    earn = earn_calculate(
+        lines=[EarnLine(ln.service, ln.to_pay) for ln in qlines],
+        tier=tier,
+        settings=settings,
+        rates=selectors.category_rates(),
+    )
+    return Quote(
+        member=member,
+        location=location,
+        tier=tier,
+        lines=qlines,
+        benefits=benefits,
+        points_used=points_to_use,
+        points_available=spendable,
+        points_max=points_max,
+        earn=earn,
+        vouchers=ctx.vouchers,
+        first_visit=ctx.first_visit,
+        settings=settings,
+        near_misses=near_misses,
+    )
+
+
+def _exclusive_best(ctx, sources, qlines) -> tuple[list[QuoteLine], Benefit] | None:
+    """The best exclusive offer (``exclusive_offers(ctx)`` of a source, priced
+    on the list prices alone), if it takes more off than the bill's benefits
+    together; then it is the bill's only benefit (points may still pay)."""
+    offered = [s for s in sources if hasattr(s, "exclusive_offers")]
+    if not offered:
+        return None
+    fresh = [replace(ln, discount=ZERO, points_money=ZERO, group_discount=ZERO)
+             for ln in qlines]  # fmt: skip
+    alone = replace(ctx, lines=fresh, vouchers=[])
+    offers = [b for s in offered for b in s.exclusive_offers(alone)]
+    if not offers:
+        return None
+    best = max(offers, key=lambda b: b.amount)
+    together = sum((ln.discount for ln in qlines), ZERO)
+    if best.amount <= together:
+        return None
+    for i, v in best.per_line.items():
+        v = min(v, fresh[i].net)
+        best.per_line[i] = v
+        fresh[i].discount += v
+    best.amount = money(sum(best.per_line.values(), ZERO))
+    return fresh, best
+
+
+def _discounts_apply(ctx: PricingContext, sources) -> list[Benefit]:
+    """Every source's benefits on ``ctx.lines``, in the documented order."""
+    qlines = ctx.lines
     benefits: list[Benefit] = []
     # Exclusive groups: per line the best proposal of the group wins.
     groups: dict[str, list[Benefit]] = {}
@@ -261,34 +340,7 @@ def price_visit(
                 qlines[i].discount += v
             benefit.amount = money(sum(benefit.per_line.values(), ZERO))
             benefits.append(benefit)
-
-    points_to_use = inputs.get("points_to_use") or 0
-    if spendable is None:
-        spendable = selectors.points_spendable(
-            member_id=member.pk, today=timezone.localdate(at)
-        )
-    spendable = min(state.available, spendable)
-    points_max = _points_pay(qlines, benefits, points_to_use, spendable, settings)
-    earn = earn_calculate(
-        lines=[EarnLine(ln.service, ln.to_pay) for ln in qlines],
-        tier=tier,
-        settings=settings,
-        rates=selectors.category_rates(),
-    )
-    return Quote(
-        member=member,
-        location=location,
-        tier=tier,
-        lines=qlines,
-        benefits=benefits,
-        points_used=points_to_use,
-        points_available=spendable,
-        points_max=points_max,
-        earn=earn,
-        vouchers=ctx.vouchers,
-        first_visit=ctx.first_visit,
-        settings=settings,
-    )
+    return benefits
 
 
 def _points_pay(qlines, benefits, points_to_use, spendable: int, settings) -> int:
