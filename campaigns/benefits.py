@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from campaigns import codes as promo_codes
+from campaigns.guards import guarded
 from campaigns.rules import Facts, Rule, active_rules, blocker, money_off, period_start
 from members.money import money, money_text
 from rewards.benefits import Benefit
@@ -97,7 +98,16 @@ class PromotionSource:
         if memo is not None:
             return memo
         typed = (ctx.inputs or {}).get("promo_codes") or []
-        codes = promo_codes.codes_read(typed, at=ctx.at, member_id=ctx.member.pk)
+        codes = (
+            guarded(
+                ctx.member.pk,
+                lambda: promo_codes.codes_read(
+                    typed, at=ctx.at, member_id=ctx.member.pk
+                ),
+            )
+            if typed
+            else []
+        )
         rules = [r for r in active_rules() if r.live_at(ctx.at)]
         facts = facts_read(ctx, rules, codes) if rules else Facts()
         blocked = {r.id: blocker(r, ctx, facts) for r in rules}
