@@ -240,6 +240,12 @@ REGULARS_VISIT_REACTIONS = [
 # Reactions to "member signed up / signed in / erased" (members/member_flow.py).
 # Who may take money off a visit at checkout, in order (``rewards.benefits``):
 # campaigns' promotions plug in here.
+# The program's configuration as one document (program_export / program_import):
+# functions returning each app's sections, in the order they are applied.
+REGULARS_PROGRAM_SECTIONS = [
+    "rewards.program_io.rewards_sections",
+    "campaigns.program_io.campaigns_sections",
+]
 REGULARS_BENEFIT_SOURCES = [
     "rewards.benefits.TierDiscountSource",
     "rewards.benefits.FirstVisitDiscountSource",

@@ -31,7 +31,9 @@ def refused(member, location, service, code) -> set[str]:
     return error_codes(caught.value)
 
 
-def test_wrong_codes_lock_the_member_out_for_the_hour(settings, member, location, service):
+def test_wrong_codes_lock_the_member_out_for_the_hour(
+    settings, member, location, service
+):
     settings.CAMPAIGNS_CODE_GUESSES = 3
     group = PromotionGroup.objects.create(name="Main")
     promotion = Promotion.objects.create(
@@ -51,7 +53,9 @@ def test_wrong_codes_lock_the_member_out_for_the_hour(settings, member, location
         assert [b.kind for b in benefits][-1] == "promotion"
 
 
-def test_another_members_guesses_do_not_lock_this_one(settings, member, location, service):
+def test_another_members_guesses_do_not_lock_this_one(
+    settings, member, location, service
+):
     settings.CAMPAIGNS_CODE_GUESSES = 1
     from tests.factories import MemberFactory
 

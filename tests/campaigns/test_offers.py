@@ -84,7 +84,9 @@ def test_a_code_promotion_shows_its_public_code_never_a_batch_code(member, group
     public = promotion(group, name="Welcome", code_required=True)
     PromoCode.objects.create(promotion=public, code="WELCOME")
     handed_out = promotion(group, name="Flyer", code_required=True)
-    PromoCode.objects.create(promotion=handed_out, code="K7M2P9QX", batch="flyers", max_uses=1)
+    PromoCode.objects.create(
+        promotion=handed_out, code="K7M2P9QX", batch="flyers", max_uses=1
+    )
 
     found = {o.rule.name: o.code for o in offers_for(member=member)}
 
