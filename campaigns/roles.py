@@ -1,0 +1,32 @@
+"""What each staff role may do in the campaigns app.
+
+Merged with the other apps' ``ROLE_PERMISSIONS`` by ``manage.py setup_roles``
+(``members.platform_services.roles_sync``, which reads every installed app's
+``roles`` module). Redemptions are written only by the checkout
+(``campaigns.flow``): everyone may at most look at them, nobody deletes them.
+"""
+
+from members.roles import ANALYST, FRONT_DESK, MANAGER
+
+_EDITABLE = ["promotion", "promotiongroup", "promocode"]
+
+ROLE_PERMISSIONS = {
+    MANAGER: [
+        *(
+            f"campaigns.{verb}_{model}"
+            for model in _EDITABLE
+            for verb in ("view", "add", "change")
+        ),
+        "campaigns.view_redemption",
+    ],
+    # "Is this code valid, and what does it give?": the desk looks, never edits.
+    FRONT_DESK: [
+        "campaigns.view_promotion",
+        "campaigns.view_promocode",
+    ],
+    ANALYST: [
+        *(f"campaigns.view_{model}" for model in _EDITABLE),
+        "campaigns.view_redemption",
+        "campaigns.view_promotionusage",
+    ],
+}
