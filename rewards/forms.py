@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from members.models import Location, Member, Service, Specialist, Visit
 from members.money import money_text
 from members.services import MAX_LINE_QUANTITY, VisitLineInput
+from rewards.benefits import benefit_inputs
 from rewards.models import Tier
 from rewards.services.points import MAX_ADJUSTMENT
 from rewards.services.vouchers import voucher_code_normalize
@@ -42,6 +43,17 @@ def voucher_codes_split(text: str) -> list[str]:
     seen: list[str] = []
     for raw in re.split(r"[\s,;]+", text or ""):
         code = voucher_code_normalize(raw)
+        if code and code not in seen:
+            seen.append(code)
+    return seen
+
+
+def promo_codes_split(text: str) -> list[str]:
+    """Promo codes as typed: separated by spaces, commas or semicolons, each
+    upper-cased with its dashes dropped (the campaigns app reads them so)."""
+    seen: list[str] = []
+    for raw in re.split(r"[\s,;]+", text or ""):
+        code = raw.replace("-", "").upper()
         if code and code not in seen:
             seen.append(code)
     return seen
@@ -301,6 +313,13 @@ class CheckoutForm(forms.Form):
         max_length=200,
         help_text=_("Type or scan codes, separated by spaces."),
     )
+    # Only when a benefit source reads promo codes (the campaigns app).
+    promo_codes = forms.CharField(
+        label=_("Promo codes"),
+        required=False,
+        max_length=200,
+        help_text=_("Codes the client gives, separated by spaces or commas."),
+    )
     points = forms.IntegerField(
         label=_("Pay with points"), required=False, min_value=0, max_value=10**9
     )
@@ -333,6 +352,12 @@ class CheckoutForm(forms.Form):
         self.fields["voucher_codes"].widget.attrs.update(
             {"autocomplete": "off", "spellcheck": "false", "class": "vTextField"}
         )
+        if "promo_codes" in benefit_inputs():
+            self.fields["promo_codes"].widget.attrs.update(
+                {"autocomplete": "off", "spellcheck": "false", "class": "vTextField"}
+            )
+        else:
+            del self.fields["promo_codes"]
         self.fields["points"].widget.attrs.update(
             {"inputmode": "numeric", "class": "points"}
         )
@@ -350,6 +375,15 @@ class CheckoutForm(forms.Form):
 
     def clean_voucher_codes(self) -> list[str]:
         return voucher_codes_split(self.cleaned_data["voucher_codes"])
+
+    def clean_promo_codes(self) -> list[str]:
+        return promo_codes_split(self.cleaned_data["promo_codes"])
+
+    def promo_inputs(self) -> dict:
+        """The checkout's ``promo_codes`` input: none without codes (a visit
+        without them prices and fingerprints as before promotions)."""
+        codes = self.cleaned_data.get("promo_codes") or []
+        return {"promo_codes": codes} if codes else {}
 
     def clean_points(self) -> int:
         return self.cleaned_data["points"] or 0

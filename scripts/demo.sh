@@ -24,6 +24,8 @@ echo "==> Demo vouchers: members with the most points buy rewards (idempotent)"
 "$PY" manage.py seed_vouchers_demo
 echo "==> Demo referrals: loyal members invite friends (idempotent)"
 "$PY" manage.py seed_referrals_demo
+echo "==> Demo promotions: happy hours, a themed month, a combo, code WELCOME… (idempotent)"
+"$PY" manage.py seed_campaigns_demo
 echo "==> API access for the demo: a member to sign in as (fixed code), a POS key"
 eval "$("$PY" manage.py demo_api_access)"
 DEMO_APP_CODE=123456

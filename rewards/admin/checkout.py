@@ -42,6 +42,7 @@ from rewards.forms import (
     CheckoutForm,
     CheckoutLineFormSet,
     errors_to_form,
+    promo_codes_split,
     service_choices,
     specialist_choices,
     token_new,
@@ -285,6 +286,8 @@ def _checkout_post(request, choices, authority):
     if data.get("apply_voucher"):
         codes = voucher_codes_split(" ".join([*codes, data["apply_voucher"]]))
     data["voucher_codes"] = " ".join(codes)
+    if "promo_codes" in data:  # shown as read: upper case, one space apart
+        data["promo_codes"] = " ".join(promo_codes_split(data["promo_codes"]))
     # Asked beside "Record" once there is a quote; until then, the default.
     if not data.get("payment_method"):
         data["payment_method"] = PAYMENT_METHOD_DEFAULT
@@ -305,6 +308,7 @@ def _checkout_post(request, choices, authority):
             "location": cd["location"],
             "lines": lines.inputs(cd.get("price_reason", "")),
             "voucher_codes": cd["voucher_codes"],
+            **form.promo_inputs(),
             "price_authority": authority,
         }
         try:
@@ -442,7 +446,9 @@ def quote_view(quote) -> dict:
                 "kind": b.kind,
                 "source": b.source,
                 "text": b.explanation,
-                "amount": money_text(b.amount),
+                # Empty for a benefit of points (a promotion's bonus points or
+                # multiplier): it takes no money off.
+                "amount": money_text(b.amount) if b.amount else "",
                 "points": b.points,
             }
             for b in quote.benefits

@@ -34,9 +34,11 @@ from members.models import Member, Visit, VisitLine
 from members.services import VisitLineInput
 from rewards import selectors
 from rewards.api import pos_serializers as s
+from rewards.benefits import benefit_inputs
 from rewards.models import VisitBenefit, VisitReceipt
 from rewards.services.checkout import checkout_commit, checkout_quote
 from rewards.services.price_changes import PriceAuthority
+from rewards.services.pricing import inputs_normal
 
 TAGS = ["POS"]
 # Serializers of the hot paths, built once per process: DRF deep-copies a
@@ -282,13 +284,43 @@ def quote_data(quote) -> dict:
     }
 
 
+def promo_inputs(codes: list[str]) -> dict:
+    """The ``promo_codes`` input of a checkout: given only when a code is typed.
+
+    A booking without codes keeps the fingerprint it had before promotions
+    existed (its retries still replay); the codes themselves enter it as their
+    meaning (the source's ``normal_input``), so a retry spelling them another
+    way is the same booking. Pricing refuses an input no benefit source reads:
+    codes sent when none does (the campaigns app not installed) are unknown.
+    """
+    if not codes:
+        return {}
+    if "promo_codes" not in benefit_inputs():
+        raise field_error(
+            "promo_codes",
+            _("No promo code %(code)s.") % {"code": codes[0]},
+            "promo_code_not_found",
+        )
+    if not inputs_normal({"promo_codes": codes})["promo_codes"]:
+        return {}  # only blanks and dashes
+    return {"promo_codes": codes}
+
+
 CHECKOUT_ERRORS = (
     "Errors: `member_required`, `invalid_phone`, `member_not_found` (404), "
     "`member_not_active`, `unknown_service`, "
     "`voucher_not_found` (unknown or another member's), `voucher_not_active` "
     "(used or cancelled), `voucher_expired`, `voucher_duplicate`, "
     "`voucher_service_missing`, `voucher_not_applicable`, "
-    "`voucher_not_for_checkout`, `points_insufficient`, `points_over_limit`, "
+    "`voucher_not_for_checkout`, "
+    "`promo_code_not_found`, `promo_code_expired` (not valid now, or its "
+    "promotion is not running), `promo_code_used_up`, `promo_code_not_applicable` "
+    "(the promotion's conditions do not hold for this bill; the message says "
+    "which), `promo_code_duplicate` (a code twice, or two codes of one "
+    "promotion), `promo_code_too_many` (more than 5), `promotion_used_up` "
+    "(recording only: the promotion's last redemption or budget went to another "
+    "visit meanwhile; quote again), all in `fields.promo_codes`; "
+    "`points_insufficient`, `points_over_limit`, "
     "`price_reason_required` (a `price` other than the service's without "
     "`price_reason`), `price_beyond_limit` (further from it than the program's "
     "price change limit), `unknown_specialist`, `specialist_not_active`, "
@@ -305,6 +337,7 @@ class _CheckoutView(PosAPIView):
             "location": self.location,
             "lines": checkout_lines(data["lines"]),
             "voucher_codes": data["voucher_codes"],
+            **promo_inputs(data["promo_codes"]),
             "points_to_use": data["points_to_use"],
             # A till sets prices within the program's limit, with a reason.
             "price_authority": PriceAuthority.LIMITED,
@@ -320,9 +353,10 @@ class QuoteView(_CheckoutView):
         summary="Price a visit (changes nothing)",
         description=(
             "The member (exactly one of `member_id`, `phone`, `card`), the lines, "
-            "the vouchers presented and the points to use → every benefit with its "
-            "source, what is left to pay and the points the visit would earn. "
-            + CHECKOUT_ERRORS
+            "the vouchers presented, the promo codes given and the points to use → "
+            "every benefit with its kind (a tier or first-visit discount, a "
+            "`promotion`, a voucher, points), source and explanation, what is "
+            "left to pay and the points the visit would earn. " + CHECKOUT_ERRORS
         ),
         request=s.PosCheckoutSerializer,
         responses={200: s.PosQuoteSerializer, **error_responses(400, 401, 404, 429)},
@@ -389,7 +423,8 @@ class VisitRecordView(_CheckoutView):
         description=(
             "The same body as the quote plus `external_id` (your booking's id), "
             "`paid_at` and `payment_method`. The visit is priced exactly as the quote prices it, "
-            "vouchers are used, points paid and earned, in one transaction. "
+            "vouchers are used, promotions redeemed (their limits and budgets "
+            "checked again), points paid and earned, in one transaction. "
             "Sending the same booking again (same `external_id`, same content) "
             "records nothing and answers the same body with the header "
             "`Idempotent-Replayed: true`; other content under the same id is a "

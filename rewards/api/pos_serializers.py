@@ -15,11 +15,15 @@ from rest_framework import serializers
 from core.api_fields import Money
 from members.models import Visit
 from members.services import MAX_LINE_QUANTITY
-from rewards.benefits import benefit_text
+from rewards.benefits import benefit_kind_choices, benefit_text
 
 MAX_LINES = 50
 MAX_ID = 2**63 - 1  # ids are 64-bit: a larger number is no id, not a crash
 MAX_VOUCHERS = 10
+# Promo codes of one bill, and the longest one (the campaigns app's own limits:
+# rewards names them without importing it).
+MAX_PROMO_CODES = 5
+MAX_PROMO_CODE_LENGTH = 32
 
 
 def _exactly_one(attrs: dict, names: tuple[str, ...], code: str, message) -> None:
@@ -214,6 +218,17 @@ class PosCheckoutSerializer(serializers.Serializer):
         default=list,
         max_length=MAX_VOUCHERS,
     )
+    promo_codes = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_PROMO_CODE_LENGTH),
+        required=False,
+        default=list,
+        max_length=MAX_PROMO_CODES,
+        help_text=_(
+            "Promo codes the client gives (at most 5; any case, spaces and "
+            "dashes ignored). Each unlocks its promotion on this bill, or the "
+            "request is a 400 with the reason's code (`promo_code_not_found`…)."
+        ),
+    )
     points_to_use = serializers.IntegerField(
         required=False, default=0, min_value=0, max_value=10**9
     )
@@ -273,10 +288,14 @@ class PosServiceSerializer(serializers.Serializer):
 class PosBenefitSerializer(serializers.Serializer):
     """A benefit of a quote or of a recorded visit."""
 
+    # Every kind the registered benefit sources give (``REGULARS_BENEFIT_SOURCES``):
+    # ``promotion`` when the campaigns app prices visits.
     kind = serializers.ChoiceField(
-        choices=["tier_discount", "first_visit", "voucher", "points"]
+        choices=[kind for kind, _label in benefit_kind_choices()]
     )
-    source = serializers.CharField(help_text=_("Who gives it: a tier, a voucher…"))
+    source = serializers.CharField(
+        help_text=_("Who gives it: a tier, a promotion, a voucher…")
+    )
     reason = serializers.CharField(help_text=_("Stable code of the rule."))
     description = serializers.CharField(help_text=_("In the request's language."))
     amount = Money(help_text=_("Money off the bill."))
