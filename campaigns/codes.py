@@ -59,6 +59,7 @@ def codes_read(typed, *, at: datetime, member_id: int) -> list[PromoCode]:
             (code.valid_from and at < code.valid_from)
             or (code.valid_until and at >= code.valid_until)
             or code.promotion.status in (Promotion.Status.ENDED, Promotion.Status.DRAFT)
+            or (code.promotion.ends_at is not None and at >= code.promotion.ends_at)
         ):
             raise code_error(
                 "promo_code_expired",

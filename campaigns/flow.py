@@ -63,6 +63,14 @@ class CampaignVisitReaction:
             promotion = promotions[benefit.params["promotion"]]
             usage = usages[promotion.pk]
             points = self._points(promotion, benefit, quote)
+            if (
+                promotion.effect == Promotion.Effect.POINTS_MULTIPLIER
+                and promotion.budget_points is not None
+                and usage.points < promotion.budget_points
+            ):
+                # A multiplier's points are known only now: the last of the
+                # budget, never a visit refused for a quote that could not tell.
+                points = min(points, promotion.budget_points - usage.points)
             self._within_limits(promotion, usage, benefit.amount, points)
             code = codes.get(benefit.params.get("code", ""))
             if code is not None:

@@ -266,7 +266,15 @@ def blocker(rule: Rule, ctx, facts: Facts) -> str | None:
         return _("No redemptions left.")
     if rule.budget_money is not None and spent >= rule.budget_money:
         return _("The promotion's budget is spent.")
-    if rule.budget_points is not None and points >= rule.budget_points:
+    if rule.budget_points is not None and (
+        points >= rule.budget_points
+        # Bonus points are given whole: a budget that no longer covers them
+        # would only refuse the visit at commit (``promotion_used_up``).
+        or (
+            rule.effect == Effect.BONUS_POINTS
+            and points + (rule.points or 0) > rule.budget_points
+        )
+    ):
         return _("The promotion's budget is spent.")
     return None
 
@@ -285,7 +293,9 @@ def matching_lines(rule: Rule, ctx, facts: Facts) -> list[int]:
 def _base(rule: Rule, line) -> Decimal:
     """What a percentage applies to: the list price or what is left of it."""
     if rule.percent_of == Promotion.PercentOf.LIST:
-        return min(line.gross, line.net)  # never more than is left to take
+        # The list price; what comes off is capped to what is left of the
+        # line by ``money_off``.
+        return line.gross
     return line.net
 
 
@@ -317,7 +327,25 @@ def money_off(rule: Rule, ctx, facts: Facts) -> dict[int, Decimal]:
             )
             line = ctx.lines[cheapest]
             per_line[cheapest] = money(line.net / line.quantity)
-    return {i: min(v, ctx.lines[i].net) for i, v in per_line.items() if v > 0}
+    per_line = {i: min(v, ctx.lines[i].net) for i, v in per_line.items() if v > 0}
+    if rule.budget_money is not None:
+        # The last of a money budget: what is left of it, not a discount the
+        # commit would refuse (``promotion_used_up``) however often it is quoted.
+        _count, spent, _points = facts.usage.get(rule.id, (0, ZERO, 0))
+        per_line = _capped(per_line, rule.budget_money - spent)
+    return per_line
+
+
+def _capped(per_line: dict[int, Decimal], room: Decimal) -> dict[int, Decimal]:
+    """``per_line`` cut down to ``room``, line by line in order."""
+    room = max(room, ZERO)
+    kept = {}
+    for i in sorted(per_line):
+        value = min(per_line[i], room)
+        if value > 0:
+            kept[i] = value
+            room -= value
+    return kept
 
 
 def _spread(ctx, lines: list[int], amount: Decimal) -> dict[int, Decimal]:

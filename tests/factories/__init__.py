@@ -1,3 +1,8 @@
+from tests.factories.campaigns import (
+    PromoCodeFactory,
+    PromotionFactory,
+    PromotionGroupFactory,
+)
 from tests.factories.members import (
     LocationFactory,
     MemberFactory,
@@ -9,6 +14,9 @@ from tests.factories.rewards import RewardFactory, TierFactory
 __all__ = [
     "LocationFactory",
     "MemberFactory",
+    "PromoCodeFactory",
+    "PromotionFactory",
+    "PromotionGroupFactory",
     "RewardFactory",
     "ServiceCategoryFactory",
     "ServiceFactory",
