@@ -156,6 +156,15 @@ def _fresh_cache():
     stamps.ProcessCache.clear_all()
 
 
+def promotions_cached() -> None:
+    """Load the active promotions into the process cache, as a running
+    process has them (``campaigns.rules``): a query count of the checkout then
+    counts what each request costs, not a process's first load."""
+    from campaigns.rules import active_rules
+
+    active_rules()
+
+
 @pytest.fixture
 def api_client():
     """An anonymous API client (JSON by default)."""

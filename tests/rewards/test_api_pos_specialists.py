@@ -14,7 +14,7 @@ from django.urls import reverse
 from members import access
 from members.models import Specialist, Visit
 from rewards.models import VisitReceipt
-from tests.conftest import moscow
+from tests.conftest import moscow, promotions_cached
 from tests.factories import LocationFactory, MemberFactory
 from tests.rewards.test_checkout_page import form_data, quote_and_commit
 
@@ -115,6 +115,7 @@ def test_a_specialist_costs_one_query_more(
     lines = [{"service": service.pk, "specialist": olga.pk}]
 
     # The plain visit's 14 (test_api_pos_visits) and the specialists' read.
+    promotions_cached()
     with django_assert_num_queries(15):
         response = pos.post(VISITS, booking(regular, lines))
     assert response.status_code == 201

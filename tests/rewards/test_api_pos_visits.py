@@ -29,7 +29,7 @@ from rewards.models import (
     VisitReceipt,
     Voucher,
 )
-from tests.conftest import moscow, stats_of
+from tests.conftest import moscow, promotions_cached, stats_of
 from tests.factories import LocationFactory, MemberFactory, RewardFactory
 from tests.rewards.conftest import (
     assert_books_balance,
@@ -406,6 +406,7 @@ def test_recording_a_visit_costs_a_fixed_number_of_queries(
     # every reaction left and the kept answer. Two of the 22 are the test
     # transaction's savepoints; the key, settings, tiers, rates and services
     # come from the process caches.
+    promotions_cached()
     with django_assert_num_queries(22):
         response = pos.post(VISITS, body)
     assert response.status_code == 201
@@ -425,6 +426,7 @@ def test_a_plain_visit_costs_fewer_queries(
     # stamps · member lock · booking id · wallet lock · visit · lines · stats ·
     # earn · lot · wallet · the balance · the kept answer: 12 (+ the test's
     # savepoints)
+    promotions_cached()
     with django_assert_num_queries(14):
         response = pos.post(VISITS, booking(regular, lines=[{"service": service.pk}]))
     assert response.status_code == 201

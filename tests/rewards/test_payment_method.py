@@ -20,7 +20,7 @@ from members.models import Visit
 from members.privacy import member_export
 from members.services import VisitLineInput
 from rewards.services import checkout_commit
-from tests.conftest import error_codes, moscow
+from tests.conftest import error_codes, moscow, promotions_cached
 from tests.factories import MemberFactory
 from tests.rewards.conftest import give_points, row_counts, state_of
 from tests.rewards.test_api_pos import codes, issue_voucher
@@ -269,6 +269,7 @@ def test_the_method_costs_no_query(pos, regular, django_assert_num_queries):
         payment_method="gift_certificate",
     )
 
+    promotions_cached()
     with django_assert_num_queries(22):
         response = pos.post(VISITS, body)
     assert response.status_code == 201

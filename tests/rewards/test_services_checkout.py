@@ -32,7 +32,7 @@ from rewards.services import (
 )
 from rewards.services import pricing as checkout_module
 from rewards.services.price_changes import PriceAuthority
-from tests.conftest import error_codes, moscow
+from tests.conftest import error_codes, moscow, promotions_cached
 from tests.factories import MemberFactory, RewardFactory, ServiceFactory
 from tests.rewards.conftest import (
     assert_books_balance,
@@ -860,6 +860,7 @@ def test_commit_runs_a_fixed_number_of_queries(
 ):
     member, codes = regular_with(lots, vouchers)
 
+    promotions_cached()
     with django_assert_num_queries(COMMIT_QUERIES):
         result = checkout_commit(
             member=member,
@@ -882,6 +883,7 @@ def test_quote_runs_a_fixed_number_of_queries(
 ):
     member, codes = regular_with(lots, vouchers)
 
+    promotions_cached()
     with django_assert_num_queries(QUOTE_QUERIES):
         checkout_quote(
             member=member,
