@@ -26,6 +26,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -35,6 +36,8 @@ from campaigns.rules import Facts, Rule, active_rules, blocker, money_off, perio
 from members.money import money, money_text
 from rewards.benefits import Benefit
 from rewards.explain import number_text
+from rewards.selectors import category_rates
+from rewards.services.points import EarnLine, earn_calculate
 
 ZERO = Decimal("0.00")
 KIND = "promotion"
@@ -45,7 +48,10 @@ POINTS_EFFECTS = ("bonus_points", "points_multiplier")
 def facts_read(ctx, rules: list[Rule], codes) -> Facts:
     from campaigns import selectors
 
-    facts = Facts(codes={code.promotion_id: code for code in codes})
+    facts = Facts(
+        codes={code.promotion_id: code for code in codes},
+        local=timezone.localtime(ctx.at),
+    )
     limited = [r for r in rules if r.has_limits]
     if limited:
         facts.member_uses = selectors.member_uses(
@@ -112,7 +118,17 @@ class PromotionSource:
         facts = facts_read(ctx, rules, codes) if rules else Facts()
         blocked = {r.id: blocker(r, ctx, facts) for r in rules}
         for code in codes:
-            reason = blocked.get(code.promotion_id, _("The promotion is not running."))
+            if code.promotion_id in blocked:
+                reason = blocked[code.promotion_id]
+            else:  # not live: not started yet, ended, or not active at all
+                rule = next(
+                    (r for r in active_rules() if r.id == code.promotion_id), None
+                )
+                reason = (
+                    blocker(rule, ctx, facts)
+                    if rule is not None
+                    else _("The promotion is not running.")
+                )
             if reason is not None:
                 raise promo_codes.code_error(
                     "promo_code_not_applicable",
@@ -162,10 +178,14 @@ class PromotionSource:
             if r.starts_at is not None and ctx.at < r.starts_at <= soon
         ]  # fmt: skip
         for rule in candidates:
-            reason = blocked.get(rule.id) or blocker(rule, ctx, facts)
-            if reason is None or not _member_fits(rule, ctx, facts):
+            if not _member_fits(rule, ctx, facts):
                 continue
-            misses.append((rule.description or rule.name, reason))
+            reason = (
+                blocked[rule.id] if rule.id in blocked else blocker(rule, ctx, facts)
+            )
+            if reason is None:  # it applies: not a miss
+                continue
+            misses.append((rule.description or rule.name, str(reason)))
         return misses
 
     def _group(self, rules: list[Rule], ctx, facts) -> Iterator[tuple[Rule, dict]]:
@@ -174,6 +194,10 @@ class PromotionSource:
             for rule in rules:
                 yield rule, None  # priced when its turn comes (after the others)
             return
+        typed = [rule for rule in rules if rule.id in facts.codes]
+        if typed:
+            # A code the member gave is what they asked for: it wins its group.
+            rules = typed
         offers = [(rule, money_off(rule, ctx, facts)) for rule in rules]
         offers = [(r, off) for r, off in offers if off or r.effect in POINTS_EFFECTS]
         if not offers:
@@ -196,7 +220,14 @@ class PromotionSource:
         if rule.effect == "bonus_points":
             return off + Decimal(rule.points or 0) * rate
         if rule.effect == "points_multiplier":
-            return off + Decimal("0.01") * (rule.multiplier or 1)
+            earn = earn_calculate(
+                lines=[EarnLine(ln.service, ln.net) for ln in ctx.lines],
+                tier=ctx.tier,
+                settings=ctx.settings,
+                rates=category_rates(),
+            )
+            extra = Decimal(earn.points) * ((rule.multiplier or 1) - 1)
+            return off + extra * rate
         return off
 
     @staticmethod

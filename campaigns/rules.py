@@ -10,16 +10,19 @@ applying (or None), ``effect_benefit`` what it gives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from campaigns.models import Promotion
 from core import stamps
-from members.money import money
+from members.money import money, money_text
 
 ZERO = Decimal("0.00")
 Effect = Promotion.Effect
@@ -108,6 +111,7 @@ class Facts:
     )  # (all, period)
     usage: dict[int, tuple[int, Decimal, int]] = field(default_factory=dict)
     tried_categories: frozenset[int] = frozenset()
+    local: datetime | None = None  # the checkout's time, in the program's zone
 
 
 def _ids(rows) -> frozenset[int]:
@@ -203,69 +207,119 @@ def _birthday_near(birthday: date | None, today: date, days: int) -> bool:
     return False
 
 
-def blocker(rule: Rule, ctx, facts: Facts) -> str | None:
-    """What keeps ``rule`` from applying to this bill, for people; None if it
-    applies. Cheap checks first; each names what is missing."""
-    local = timezone.localtime(ctx.at)
+class Reason:
+    """What keeps a promotion from applying, put in words only when read: a
+    checkout weighs every live promotion and shows few of the reasons."""
+
+    __slots__ = ("_words",)
+
+    def __init__(self, words: Callable[[], str]):
+        self._words = words
+
+    def __str__(self) -> str:
+        return str(self._words())
+
+
+_ENDED = gettext_lazy("The promotion has ended.")
+_NEEDS_CODE = gettext_lazy("Needs a promo code.")
+_NOT_HERE = gettext_lazy("Not at this location.")
+_NOT_TIER = gettext_lazy("Not for this tier.")
+_NOT_TODAY = gettext_lazy("Not on this day of the week.")
+_FIRST_ONLY = gettext_lazy("First visit only.")
+_BIRTHDAY_ONLY = gettext_lazy("Around the member's birthday only.")
+_COMBO = gettext_lazy("Needs the whole combo in one visit.")
+_TRIED = gettext_lazy("For a category the member has not tried yet.")
+_ADD_UNTRIED = gettext_lazy("Add a service of the category the member has not tried.")
+_USED = gettext_lazy("Already used as many times as allowed.")
+_USED_PERIOD = gettext_lazy("Already used in this period.")
+_NO_REDEMPTIONS = gettext_lazy("No redemptions left.")
+_BUDGET_SPENT = gettext_lazy("The promotion's budget is spent.")
+
+
+def blocker(rule: Rule, ctx, facts: Facts) -> Reason | Promise | None:
+    """What keeps ``rule`` from applying to this bill (``str()`` of it for
+    people); None if it applies. Cheap checks first; each names what is
+    missing."""
+    local = facts.local or timezone.localtime(ctx.at)
     if not rule.live_at(ctx.at):
         if rule.starts_at and ctx.at < rule.starts_at:
             start = timezone.localtime(rule.starts_at)
-            return _("Starts on %(date)s.") % {"date": start.strftime("%d.%m.%Y")}
-        return _("The promotion has ended.")
+            return Reason(
+                lambda: _("Starts on %(date)s.") % {"date": start.strftime("%d.%m.%Y")}
+            )
+        return _ENDED
     if rule.code_required and rule.id not in facts.codes:
-        return _("Needs a promo code.")
+        return _NEEDS_CODE
     if rule.locations and (
         ctx.location is None or ctx.location.pk not in rule.locations
     ):
-        return _("Not at this location.")
+        return _NOT_HERE
     if rule.tiers and (ctx.tier is None or ctx.tier.pk not in rule.tiers):
-        return _("Not for this tier.")
+        return _NOT_TIER
     if rule.weekdays and local.isoweekday() not in rule.weekdays:
-        return _("Not on this day of the week.")
+        return _NOT_TODAY
     if rule.time_from and local.time() < rule.time_from:
-        return _("From %(time)s.") % {"time": rule.time_from.strftime("%H:%M")}
+        return Reason(
+            lambda: _("From %(time)s.") % {"time": rule.time_from.strftime("%H:%M")}
+        )
     if rule.time_to and local.time() >= rule.time_to:
-        return _("Until %(time)s.") % {"time": rule.time_to.strftime("%H:%M")}
+        return Reason(
+            lambda: _("Until %(time)s.") % {"time": rule.time_to.strftime("%H:%M")}
+        )
     if rule.first_visit and not ctx.first_visit:
-        return _("First visit only.")
+        return _FIRST_ONLY
     if rule.nth_visit and ctx.member.visits_count + 1 != rule.nth_visit:
-        return _("Only on visit number %(n)d.") % {"n": rule.nth_visit}
+        return Reason(lambda: _("Only on visit number %(n)d.") % {"n": rule.nth_visit})
     if rule.birthday_days is not None and not _birthday_near(
         ctx.member.birthday, local.date(), rule.birthday_days
     ):
-        return _("Around the member's birthday only.")
+        return _BIRTHDAY_ONLY
     matching = [i for i, ln in enumerate(ctx.lines) if rule.line_matches(ln)]
     units = sum(ctx.lines[i].quantity for i in matching)
     needed = rule.bundle_quantity if rule.effect == Effect.BUNDLE_PRICE else None
     needed = max(needed or 0, rule.min_lines)
     if units < needed:
         missing = needed - units
-        return _("%(n)d more matching service(s) needed.") % {"n": missing}
+        return Reason(
+            lambda: (
+                ngettext(
+                    "%(n)d more matching service needed.",
+                    "%(n)d more matching services needed.",
+                    missing,
+                )
+                % {"n": missing}
+            )
+        )
     if rule.combo_categories:
-        present = {ctx.lines[i].service.category_id for i in range(len(ctx.lines))}
+        present = {ln.service.category_id for ln in ctx.lines}
         if not rule.combo_categories <= present:
-            return _("Needs the whole combo in one visit.")
+            return _COMBO
     if rule.untried_category is not None:
         if rule.untried_category in facts.tried_categories:
-            return _("For a category the member has not tried yet.")
+            return _TRIED
         if not any(
             ctx.lines[i].service.category_id == rule.untried_category for i in matching
         ):
-            return _("Add a service of the category the member has not tried.")
+            return _ADD_UNTRIED
     if rule.min_bill is not None:
         bill = sum((ln.gross for ln in ctx.lines), ZERO)
         if bill < rule.min_bill:
-            return _("From a bill of %(amount)s.") % {"amount": rule.min_bill}
+            return Reason(
+                lambda: (
+                    _("From a bill of %(amount)s.")
+                    % {"amount": money_text(rule.min_bill)}
+                )
+            )
     used_all, used_period = facts.member_uses.get(rule.id, (0, 0))
     if rule.uses_per_member and used_all >= rule.uses_per_member:
-        return _("Already used as many times as allowed.")
+        return _USED
     if rule.uses_per_member_period and used_period >= rule.uses_per_member_period:
-        return _("Already used in this period.")
+        return _USED_PERIOD
     count, spent, points = facts.usage.get(rule.id, (0, ZERO, 0))
     if rule.max_redemptions is not None and count >= rule.max_redemptions:
-        return _("No redemptions left.")
+        return _NO_REDEMPTIONS
     if rule.budget_money is not None and spent >= rule.budget_money:
-        return _("The promotion's budget is spent.")
+        return _BUDGET_SPENT
     if rule.budget_points is not None and (
         points >= rule.budget_points
         # Bonus points are given whole: a budget that no longer covers them
@@ -275,7 +329,7 @@ def blocker(rule: Rule, ctx, facts: Facts) -> str | None:
             and points + (rule.points or 0) > rule.budget_points
         )
     ):
-        return _("The promotion's budget is spent.")
+        return _BUDGET_SPENT
     return None
 
 

@@ -126,7 +126,7 @@ CODE_REFUSALS = [
         {"min_bill": D("5000.00")},
         ["spring25"],
         "promo_code_not_applicable",
-        "5000",
+        "From a bill of 5,000\xa0₽",
     ),
     (
         "its promotion does not apply: weekend only",
@@ -142,7 +142,7 @@ CODE_REFUSALS = [
         {"starts_at": NOW + timedelta(days=2)},
         ["spring25"],
         "promo_code_not_applicable",
-        "not running",
+        "Starts on 12.06.2025",
     ),
     (
         "its promotion is paused",

@@ -951,3 +951,65 @@ def test_a_committed_promotion_is_recorded_once_per_visit(regular, checkout):
     assert redemption.money == D("300.00")
     assert redemption.created_at == NOW
     assert usage_of(promotion) == (1, D("300.00"), 0)
+
+
+# --- A code the member gave wins its group; a multiplier is worth its points --
+
+
+def test_a_typed_code_wins_its_best_group_over_a_bigger_automatic_discount(
+    regular, location, service
+):
+    from campaigns.models import PromoCode, Promotion, PromotionGroup
+    from members.services import VisitLineInput
+    from rewards.services import checkout_quote
+
+    group = PromotionGroup.objects.create(name="One", mode="best")
+    Promotion.objects.create(
+        name="Twenty",
+        group=group,
+        status="active",
+        effect="percent_bill",
+        percent=Decimal("20"),
+    )
+    ten = Promotion.objects.create(name="Ten", group=group, status="active",
+                                   effect="percent_bill", percent=Decimal("10"),
+                                   code_required=True)  # fmt: skip
+    PromoCode.objects.create(promotion=ten, code="TEN")
+    lines = [VisitLineInput(service=service)]
+
+    plain = checkout_quote(member=regular, location=location, lines=lines)
+    typed = checkout_quote(member=regular, location=location, lines=lines,
+                           promo_codes=["ten"])  # fmt: skip
+
+    assert [b.params["name"] for b in plain.benefits if b.kind == "promotion"] == [
+        "Twenty"
+    ]
+    assert [b.params["name"] for b in typed.benefits if b.kind == "promotion"] == [
+        "Ten"
+    ]
+
+
+def test_a_points_multiplier_is_weighed_by_the_points_it_brings(
+    regular, location, service
+):
+    from campaigns.models import Promotion, PromotionGroup
+    from members.services import VisitLineInput
+    from rewards.services import checkout_quote
+
+    group = PromotionGroup.objects.create(name="One", mode="best")
+    Promotion.objects.create(
+        name="One percent",
+        group=group,
+        status="active",
+        effect="percent_bill",
+        percent=Decimal("1"),
+    )
+    Promotion.objects.create(name="Triple", group=group, status="active",
+                             effect="points_multiplier", multiplier=Decimal("3"))  # fmt: skip
+
+    quote = checkout_quote(member=regular, location=location,
+                           lines=[VisitLineInput(service=service)])  # fmt: skip
+
+    assert [b.params["name"] for b in quote.benefits if b.kind == "promotion"] == [
+        "Triple"
+    ]
