@@ -38,6 +38,7 @@ from rewards.benefits import Benefit
 from rewards.explain import number_text
 from rewards.selectors import category_rates
 from rewards.services.points import EarnLine, earn_calculate
+from rewards.services.pricing import NEAR_MISSES
 
 ZERO = Decimal("0.00")
 KIND = "promotion"
@@ -186,6 +187,8 @@ class PromotionSource:
             if reason is None:  # it applies: not a miss
                 continue
             misses.append((rule.description or rule.name, str(reason)))
+            if len(misses) == NEAR_MISSES:  # the rest would not be shown
+                break
         return misses
 
     def _group(self, rules: list[Rule], ctx, facts) -> Iterator[tuple[Rule, dict]]:
