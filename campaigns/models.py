@@ -261,7 +261,10 @@ class PromoCode(models.Model):
     batch of single-use ones. Stored upper-case, in the voucher alphabet."""
 
     promotion = models.ForeignKey(
-        Promotion, on_delete=models.CASCADE, related_name="codes"
+        Promotion,
+        on_delete=models.CASCADE,
+        related_name="codes",
+        verbose_name=_("promotion"),
     )
     code = models.CharField(_("code"), max_length=32, unique=True)
     batch = models.CharField(_("batch"), max_length=60, blank=True)
@@ -271,7 +274,7 @@ class PromoCode(models.Model):
     uses = models.PositiveIntegerField(_("used"), default=0)
     valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         ordering = ["pk"]
@@ -292,12 +295,24 @@ class Redemption(models.Model):
     """A promotion applied to a paid visit, with what it cost."""
 
     promotion = models.ForeignKey(
-        Promotion, on_delete=models.PROTECT, related_name="redemptions"
+        Promotion,
+        on_delete=models.PROTECT,
+        related_name="redemptions",
+        verbose_name=_("promotion"),
     )
-    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="+")
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    visit = models.ForeignKey(
+        Visit, on_delete=models.PROTECT, related_name="+", verbose_name=_("visit")
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="+", verbose_name=_("member")
+    )
     code = models.ForeignKey(
-        PromoCode, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        PromoCode,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("promo code"),
     )
     money = models.DecimalField(_("money off"), default=Decimal("0"), **MONEY)
     points = models.BigIntegerField(_("bonus points"), default=0)

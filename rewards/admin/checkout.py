@@ -464,6 +464,7 @@ def quote_view(quote) -> dict:
         "points_used": quote.points_used,
         "tier": quote.tier,
         "first_visit": quote.first_visit,
+        "near_misses": [{"name": n, "missing": m} for n, m in quote.near_misses],
     }
 
 

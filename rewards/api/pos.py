@@ -281,6 +281,7 @@ def quote_data(quote) -> dict:
         "amount_to_pay": quote.amount_to_pay,
         "points_to_earn": quote.points_to_earn,
         "earn_explanation": quote.earn_explanation,
+        "near_misses": [{"name": n, "missing": m} for n, m in quote.near_misses],
     }
 
 

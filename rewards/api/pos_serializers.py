@@ -322,6 +322,13 @@ class PosQuotePointsSerializer(serializers.Serializer):
     money = Money(help_text=_("What the points used pay."))
 
 
+class PosNearMissSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text=_("The offer, as members read it."))
+    missing = serializers.CharField(
+        help_text=_("What is missing, in the request's language.")
+    )
+
+
 class PosQuoteSerializer(serializers.Serializer):
     member_id = serializers.IntegerField()
     tier = PosTierSerializer(allow_null=True)
@@ -333,6 +340,13 @@ class PosQuoteSerializer(serializers.Serializer):
     amount_to_pay = Money(help_text=_("In money, after benefits and points."))
     points_to_earn = serializers.IntegerField()
     earn_explanation = serializers.CharField()
+    near_misses = PosNearMissSerializer(
+        many=True,
+        help_text=_(
+            "Up to three offers that almost apply and what is missing (one "
+            "more service for a combo, a bigger bill, another hour)."
+        ),
+    )
 
 
 class PosSpecialistSerializer(serializers.Serializer):

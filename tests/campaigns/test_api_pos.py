@@ -282,3 +282,24 @@ def test_the_schema_documents_promo_codes_and_the_promotion_kind():
         description = schema["paths"][path]["post"]["description"]
         for code in ("promo_code_not_found", "promo_code_used_up", "promotion_used_up"):
             assert code in description, path
+
+
+def test_the_quote_says_what_almost_applied(pos, regular, service):
+    from campaigns.models import Promotion, PromotionGroup
+
+    group = PromotionGroup.objects.create(name="Near")
+    Promotion.objects.create(
+        name="Big bill", description="−500 ₽ from 10,000 ₽", group=group,
+        status="active", effect="fixed_bill", amount=Decimal("500"),
+        min_bill=Decimal("10000"),
+    )  # fmt: skip
+
+    body = pos.post(
+        "/api/v1/pos/quote",
+        {"member_id": regular.pk, "lines": [{"service": service.pk}]},
+        format="json",
+    ).json()
+
+    assert body["near_misses"] == [
+        {"name": "−500 ₽ from 10,000 ₽", "missing": "From a bill of 10,000\u00a0₽."}
+    ]
