@@ -53,7 +53,8 @@ def setup(members: int) -> None:
     catalogue_ensure(russian=False)
     have = Member.objects.count()
     Member.objects.bulk_create(
-        Member(phone=f"+7916555{n:04d}", first_name="Bench") for n in range(have, members)
+        Member(phone=f"+7916555{n:04d}", first_name="Bench")
+        for n in range(have, members)
     )
 
 
@@ -62,7 +63,9 @@ def promotions_make(count: int) -> None:
     categories = list(ServiceCategory.objects.all())
     services = list(Service.objects.filter(is_active=True))
     groups = [
-        PromotionGroup.objects.get_or_create(name=f"Bench {mode}", defaults={"mode": mode, "order": n})[0]
+        PromotionGroup.objects.get_or_create(
+            name=f"Bench {mode}", defaults={"mode": mode, "order": n}
+        )[0]
         for n, mode in enumerate(("best", "stack", "first"))
     ]
     effects = [
@@ -96,7 +99,9 @@ def phase(label: str, quotes: int, rnd: random.Random) -> float:
     location = Location.objects.first()
     services = list(Service.objects.filter(is_active=True))
     ids = list(Member.objects.values_list("pk", flat=True))
-    members = {pk: Member.objects.get(pk=pk) for pk in rnd.sample(ids, min(50, len(ids)))}
+    members = {
+        pk: Member.objects.get(pk=pk) for pk in rnd.sample(ids, min(50, len(ids)))
+    }
     baskets = [
         (rnd.choice(list(members.values())),
          [VisitLineInput(service=s) for s in rnd.sample(services, rnd.randint(1, 3))])

@@ -59,7 +59,9 @@ class Promotion(models.Model):
         ENDED = "ended", _("ended")
 
     class Effect(models.TextChoices):
+        # xgettext:no-python-format
         PERCENT_LINES = "percent_lines", _("% off the matching services")
+        # xgettext:no-python-format
         PERCENT_BILL = "percent_bill", _("% off the bill")
         FIXED_BILL = "fixed_bill", _("amount off the bill")
         BUNDLE_PRICE = "bundle_price", _("a fixed price for a bundle")

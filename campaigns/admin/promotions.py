@@ -191,6 +191,7 @@ class PromotionAdmin(admin.ModelAdmin):
                     "points_lifetime_days",
                 ],
                 "description": _(
+                    # xgettext:no-python-format
                     "Percent for a % off; amount for an amount off or a bundle's "
                     "price (with its number of services); points for bonus "
                     "points; a multiplier above 1 for more points."

@@ -254,7 +254,9 @@ REGULARS_BENEFIT_SOURCES = [
 ]
 # Promotions never bring a bill's discount (tier, first visit and promotions
 # together) beyond this share of its list price, in percent.
-CAMPAIGNS_MAX_DISCOUNT_PERCENT = env.float("CAMPAIGNS_MAX_DISCOUNT_PERCENT", default=100)
+CAMPAIGNS_MAX_DISCOUNT_PERCENT = env.float(
+    "CAMPAIGNS_MAX_DISCOUNT_PERCENT", default=100
+)
 # Wrong promo codes a member may try in an hour before their codes are refused
 # (``promo_code_locked``) for the rest of it; 0: no limit.
 CAMPAIGNS_CODE_GUESSES = env.int("CAMPAIGNS_CODE_GUESSES", default=10)
