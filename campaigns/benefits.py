@@ -32,7 +32,15 @@ from django.utils.translation import gettext_lazy
 
 from campaigns import codes as promo_codes
 from campaigns.guards import guarded
-from campaigns.rules import Facts, Rule, active_rules, blocker, money_off, period_start
+from campaigns.rules import (
+    Facts,
+    Rule,
+    active_rules,
+    blocker,
+    money_off,
+    period_start,
+    preview_note,
+)
 from members.money import money, money_text
 from rewards.benefits import Benefit
 from rewards.explain import number_text
@@ -136,6 +144,7 @@ class PromotionSource:
                     _("Promo code %(code)s does not apply: %(reason)s")
                     % {"code": code.code, "reason": reason},
                 )
+        preview_note(blocked)
         memo = ctx.memo[KIND] = (rules, facts, blocked)
         return memo
 

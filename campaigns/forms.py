@@ -15,6 +15,9 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns import codes, services
 from campaigns.models import PromoCode, Promotion
+from members.models import Location, Member, Service
+from members.services import phone_normalize
+from rewards.selectors.pos import pos_member_find
 
 Effect = Promotion.Effect
 
@@ -198,3 +201,45 @@ class PromoCodeChangeForm(forms.ModelForm):
                 code="promo_code_max_below_uses",
             )
         return value
+
+
+class PreviewForm(forms.Form):
+    """"What would this member pay for these services now, and why?"""
+
+    member = forms.CharField(
+        label=_("Member"),
+        max_length=32,
+        help_text=_("A phone, a card code or a member number."),
+    )
+    location = forms.ModelChoiceField(
+        label=_("Location"), queryset=Location.objects.filter(is_active=True)
+    )
+    services = forms.ModelMultipleChoiceField(
+        label=_("Services"),
+        queryset=Service.objects.filter(is_active=True).order_by("category", "name"),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    promo_codes = forms.CharField(
+        label=_("Promo codes"), required=False, max_length=200,
+        help_text=_("Spaces or commas between them."),
+    )  # fmt: skip
+
+    def clean_member(self) -> Member:
+        text = self.cleaned_data["member"].strip()
+        found = None
+        if text.isdigit() and len(text) < 10:
+            found = pos_member_find(member_id=int(text))
+        if found is None:
+            try:
+                found = pos_member_find(phone=phone_normalize(text))
+            except ValidationError:
+                found = None
+        if found is None:
+            found = pos_member_find(card=text)
+        if found is None:
+            raise ValidationError(_("No member with this phone, card or number."))
+        return found
+
+    def clean_promo_codes(self) -> list[str]:
+        text = self.cleaned_data["promo_codes"].replace(",", " ").replace(";", " ")
+        return [code for code in text.split() if code]

@@ -10,7 +10,9 @@ applying (or None), ``effect_benefit`` what it gives.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -118,67 +120,74 @@ def _ids(rows) -> frozenset[int]:
     return frozenset(row.pk for row in rows)
 
 
+PREFETCH = (
+    "services",
+    "categories",
+    "excluded_services",
+    "excluded_categories",
+    "locations",
+    "tiers",
+    "combo_categories",
+)
+
+
+def rule_of(p: Promotion) -> Rule:
+    """The promotion as the checkout reads it (its group and lists loaded)."""
+    return Rule(
+        id=p.pk,
+        name=p.name,
+        description=p.description,
+        group_id=p.group_id,
+        group_order=p.group.order,
+        group_mode=p.group.mode,
+        priority=p.priority,
+        exclusive=p.exclusive,
+        starts_at=p.starts_at,
+        ends_at=p.ends_at,
+        services=_ids(p.services.all()),
+        categories=_ids(p.categories.all()),
+        excluded_services=_ids(p.excluded_services.all()),
+        excluded_categories=_ids(p.excluded_categories.all()),
+        locations=_ids(p.locations.all()),
+        tiers=_ids(p.tiers.all()),
+        weekdays=frozenset(int(d) for d in p.weekdays if d.isdigit()),
+        time_from=p.time_from,
+        time_to=p.time_to,
+        first_visit=p.first_visit,
+        nth_visit=p.nth_visit,
+        min_bill=p.min_bill,
+        min_lines=max(p.min_lines, 1),
+        combo_categories=_ids(p.combo_categories.all()),
+        untried_category=p.untried_category_id,
+        birthday_days=p.birthday_days,
+        code_required=p.code_required,
+        effect=p.effect,
+        percent=p.percent,
+        percent_of=p.percent_of,
+        amount=p.amount,
+        bundle_quantity=p.bundle_quantity,
+        points=p.points,
+        multiplier=p.multiplier,
+        points_lifetime_days=p.points_lifetime_days,
+        uses_per_member=p.uses_per_member,
+        uses_per_member_period=p.uses_per_member_period,
+        period_days=p.period_days,
+        max_redemptions=p.max_redemptions,
+        budget_money=p.budget_money,
+        budget_points=p.budget_points,
+    )
+
+
 def _load() -> tuple[Rule, ...]:
     promotions = (
         Promotion.objects.filter(status=Promotion.Status.ACTIVE)
         .select_related("group")
-        .prefetch_related(
-            "services",
-            "categories",
-            "excluded_services",
-            "excluded_categories",
-            "locations",
-            "tiers",
-            "combo_categories",
-        )
+        .prefetch_related(*PREFETCH)
     )
-    rules = []
-    for p in promotions:
-        rules.append(
-            Rule(
-                id=p.pk,
-                name=p.name,
-                description=p.description,
-                group_id=p.group_id,
-                group_order=p.group.order,
-                group_mode=p.group.mode,
-                priority=p.priority,
-                exclusive=p.exclusive,
-                starts_at=p.starts_at,
-                ends_at=p.ends_at,
-                services=_ids(p.services.all()),
-                categories=_ids(p.categories.all()),
-                excluded_services=_ids(p.excluded_services.all()),
-                excluded_categories=_ids(p.excluded_categories.all()),
-                locations=_ids(p.locations.all()),
-                tiers=_ids(p.tiers.all()),
-                weekdays=frozenset(int(d) for d in p.weekdays if d.isdigit()),
-                time_from=p.time_from,
-                time_to=p.time_to,
-                first_visit=p.first_visit,
-                nth_visit=p.nth_visit,
-                min_bill=p.min_bill,
-                min_lines=max(p.min_lines, 1),
-                combo_categories=_ids(p.combo_categories.all()),
-                untried_category=p.untried_category_id,
-                birthday_days=p.birthday_days,
-                code_required=p.code_required,
-                effect=p.effect,
-                percent=p.percent,
-                percent_of=p.percent_of,
-                amount=p.amount,
-                bundle_quantity=p.bundle_quantity,
-                points=p.points,
-                multiplier=p.multiplier,
-                points_lifetime_days=p.points_lifetime_days,
-                uses_per_member=p.uses_per_member,
-                uses_per_member_period=p.uses_per_member_period,
-                period_days=p.period_days,
-                max_redemptions=p.max_redemptions,
-                budget_money=p.budget_money,
-                budget_points=p.budget_points,
-            )
-        )
+    return _sorted([rule_of(p) for p in promotions])
+
+
+def _sorted(rules: list[Rule]) -> tuple[Rule, ...]:
     rules.sort(key=lambda r: (r.group_order, r.group_id, r.priority, r.id))
     return tuple(rules)
 
@@ -186,9 +195,43 @@ def _load() -> tuple[Rule, ...]:
 _rules = stamps.ProcessCache(_load)
 
 
+# A preview in the admin: one promotion weighed as if active (draft, paused or
+# edited), with what kept it from applying written down for the page.
+_preview: ContextVar[tuple[Rule, dict] | None] = ContextVar(
+    "campaigns_preview", default=None
+)
+
+
 def active_rules() -> tuple[Rule, ...]:
     """Every active promotion (the schedule not checked: ``Rule.live_at``)."""
-    return _rules.get()
+    rules = _rules.get()
+    preview = _preview.get()
+    if preview is None:
+        return rules
+    shown = preview[0]
+    return _sorted([r for r in rules if r.id != shown.id] + [shown])
+
+
+@contextmanager
+def previewing(rule: Rule) -> Iterator[dict]:
+    """Price with ``rule`` among the active promotions; the dict gets
+    ``"reason"``: what kept it from applying (None: nothing did)."""
+    notes: dict = {}
+    token = _preview.set((rule, notes))
+    try:
+        yield notes
+    finally:
+        _preview.reset(token)
+
+
+def preview_note(blocked: dict) -> None:
+    """The promotion source's report of its weighing, for a preview."""
+    preview = _preview.get()
+    if preview is not None:
+        rule, notes = preview
+        reason = blocked.get(rule.id)
+        notes["reason"] = None if reason is None else str(reason)
+        notes["weighed"] = rule.id in blocked
 
 
 # --- conditions ----------------------------------------------------------------

@@ -8,14 +8,20 @@ The checkout's own writes (redemptions, usage, code uses) live in
 from __future__ import annotations
 
 import string
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from campaigns import codes
+from campaigns.benefits import KIND
 from campaigns.models import PromoCode, Promotion
+from campaigns.rules import PREFETCH, previewing, rule_of
 from core.errors import field_error
+from members.models import Location, Member, Service
+from members.services import VisitLineInput
+from rewards.services import checkout_quote
 from rewards.services.vouchers import CODE_ALPHABET
 
 Status = Promotion.Status
@@ -175,3 +181,46 @@ def promo_code_public_create(
             _("The code %(code)s is taken.") % {"code": text},
             "promo_code_taken",
         ) from None
+
+
+@dataclass
+class Preview:
+    quote: object  # rewards.services.pricing.Quote
+    applied: list  # the promotion's benefits on this bill
+    reason: str | None  # what kept it from applying (None: it applied)
+
+
+def promotion_preview(
+    *,
+    promotion: Promotion,
+    member: Member,
+    location: Location,
+    services: list[Service],
+    promo_codes: list[str] = (),
+) -> Preview:
+    """What ``member`` would pay for ``services`` at ``location`` now, with
+    every benefit and why — the promotion weighed as if active (a draft, a
+    paused one, or one being edited), the others as they are. Writes nothing."""
+    promotion = (
+        Promotion.objects.select_related("group")
+        .prefetch_related(*PREFETCH)
+        .get(pk=promotion.pk)
+    )
+    rule = rule_of(promotion)
+    with previewing(rule) as notes:
+        quote = checkout_quote(
+            member=member,
+            location=location,
+            lines=[VisitLineInput(service=s) for s in services],
+            **({"promo_codes": list(promo_codes)} if promo_codes else {}),
+        )
+    applied = [
+        b for b in quote.benefits
+        if b.kind == KIND and b.params.get("promotion") == promotion.pk
+    ]  # fmt: skip
+    reason = None
+    if not applied:
+        reason = notes.get("reason") or _(
+            "Another promotion of its group, or an exclusive one, gives more."
+        )
+    return Preview(quote=quote, applied=applied, reason=reason)

@@ -20,6 +20,7 @@ from django.utils.translation import ngettext
 
 from campaigns import selectors, services
 from campaigns.admin.common import Status, changelist_url, status_badge
+from campaigns.admin.preview import PreviewMixin
 from campaigns.forms import CodesGenerateForm, PromotionForm
 from campaigns.models import Promotion, PromotionGroup
 from members.money import money_text
@@ -102,7 +103,7 @@ def budget_parts(p: Promotion) -> list[str]:
 
 
 @admin.register(Promotion)
-class PromotionAdmin(admin.ModelAdmin):
+class PromotionAdmin(PreviewMixin, admin.ModelAdmin):
     form = PromotionForm
     list_display = [
         "name",
@@ -232,6 +233,11 @@ class PromotionAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
+            path(
+                "<int:object_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="campaigns_promotion_preview",
+            ),
             path(
                 "<int:object_id>/generate-codes/",
                 self.admin_site.admin_view(self.generate_codes_view),

@@ -10,6 +10,7 @@ cancelling the visit, like in production."""
 import csv
 import io
 from datetime import datetime
+from decimal import Decimal
 from decimal import Decimal as D
 
 import pytest
@@ -483,3 +484,64 @@ def test_the_desk_and_the_analyst_change_nothing(staff, group, role):
     promotion.refresh_from_db()
     assert (promotion.name, promotion.status) == ("Ten", Status.ACTIVE)
     assert client.get(url("promotion_changelist")).context["action_form"] is None
+
+
+# --- The live preview ------------------------------------------------------------
+
+
+def test_the_preview_prices_a_draft_for_a_member_and_says_why(
+    admin_client, location, service
+):
+    from campaigns.models import Promotion, PromotionGroup
+    from tests.factories import MemberFactory
+
+    member = MemberFactory(phone="+79161112233")
+    group = PromotionGroup.objects.create(name="Preview group")
+    draft = Promotion.objects.create(
+        name="Draft ten", group=group, status="draft", effect="percent_bill",
+        percent=Decimal("10"),
+    )  # fmt: skip
+    url = reverse("admin:campaigns_promotion_preview", args=[draft.pk])
+
+    page = admin_client.get(
+        url,
+        {
+            "member": "8 916 111-22-33",
+            "location": location.pk,
+            "services": [service.pk],
+        },
+    )
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "This promotion applies" in text
+    assert "Draft ten" in text
+    draft.refresh_from_db()
+    assert draft.status == "draft"  # nothing changed
+    assert not Promotion.objects.filter(status="active").exists()
+
+    draft.min_bill = Decimal("100000")
+    draft.save()
+    page = admin_client.get(
+        url,
+        {"member": str(member.pk), "location": location.pk, "services": [service.pk]},
+    )
+    assert "This promotion does not apply" in page.content.decode()
+    assert "From a bill of" in page.content.decode()
+
+
+def test_the_preview_refuses_an_unknown_member_with_a_form_error(
+    admin_client, location, service
+):
+    from campaigns.models import Promotion, PromotionGroup
+
+    group = PromotionGroup.objects.create(name="Preview group")
+    draft = Promotion.objects.create(
+        name="Draft", group=group, effect="percent_bill", percent=Decimal("10")
+    )
+    page = admin_client.get(
+        reverse("admin:campaigns_promotion_preview", args=[draft.pk]),
+        {"member": "+79990000000", "location": location.pk, "services": [service.pk]},
+    )
+    assert page.status_code == 200
+    assert "No member with this phone, card or number." in page.content.decode()
