@@ -51,7 +51,8 @@ from rewards.services.pricing import NEAR_MISSES
 ZERO = Decimal("0.00")
 KIND = "promotion"
 NEAR_DAYS = 7  # a promotion starting within this many days is "soon"
-POINTS_EFFECTS = ("bonus_points", "points_multiplier")
+# Effects that take no money off: listed on the quote at 0, given after the visit.
+POINTS_EFFECTS = ("bonus_points", "points_multiplier", "voucher")
 
 
 def facts_read(ctx, rules: list[Rule], codes) -> Facts:
@@ -99,6 +100,10 @@ class PromotionSource:
             text = _("Promotion “%(name)s”: +%(points)s bonus points") % p
         elif reason == "promotion_points_multiplier":
             text = _("Promotion “%(name)s”: points ×%(multiplier)s") % p
+        elif reason == "promotion_voucher":
+            text = (
+                _("Promotion “%(name)s”: a voucher “%(reward)s” for the next visit") % p
+            )
         else:
             return None
         if p.get("code"):
@@ -231,6 +236,8 @@ class PromotionSource:
         rate = ctx.settings.money_per_point
         if rule.effect == "bonus_points":
             return off + Decimal(rule.points or 0) * rate
+        if rule.effect == "voucher":
+            return off + Decimal(rule.reward_cost) * rate
         if rule.effect == "points_multiplier":
             earn = earn_calculate(
                 lines=[EarnLine(ln.service, ln.net) for ln in ctx.lines],
@@ -269,6 +276,9 @@ class PromotionSource:
         elif rule.effect == "points_multiplier":
             reason = "promotion_points_multiplier"
             params["multiplier"] = str(rule.multiplier or 1)
+        elif rule.effect == "voucher":
+            reason = "promotion_voucher"
+            params["reward"] = rule.reward_name
         if rule.points_lifetime_days:
             params["lifetime_days"] = rule.points_lifetime_days
         return Benefit(

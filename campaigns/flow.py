@@ -24,7 +24,9 @@ from campaigns.benefits import KIND
 from campaigns.codes import code_error
 from campaigns.models import PromoCode, Promotion, PromotionUsage, Redemption
 from members.visit_flow import VisitRecorded, VisitReversed
+from rewards.models import Voucher
 from rewards.services.points import points_bonus, points_bonus_reverse
+from rewards.services.vouchers import voucher_cancel, voucher_issue
 
 ZERO = Decimal("0.00")
 
@@ -43,7 +45,7 @@ class CampaignVisitReaction:
             return ()
         visit = event.visit
         ids = sorted({b.params["promotion"] for b in applied})
-        promotions = Promotion.objects.in_bulk(ids)
+        promotions = Promotion.objects.select_related("reward").in_bulk(ids)
         for pid in ids:  # the usage rows exist before they are locked
             PromotionUsage.objects.get_or_create(promotion_id=pid)
         usages = {
@@ -90,6 +92,15 @@ class CampaignVisitReaction:
                     created_at=visit.paid_at,
                 )
             )
+            if promotion.effect == Promotion.Effect.VOUCHER and promotion.reward_id:
+                redemption = redemptions[-1]
+                redemption.voucher = voucher_issue(
+                    member=visit.member,
+                    reward=promotion.reward,
+                    key=f"{_bonus_key(promotion.pk, visit.pk)}:voucher",
+                    source=Voucher.Source.PROMOTION,
+                )
+                redemption.save(update_fields=["voucher"])
             if points:
                 points_bonus(
                     member=visit.member,
@@ -169,5 +180,10 @@ class CampaignVisitReaction:
                     params={"promotion": redemption.promotion_id, "visit": visit.pk},
                     actor=event.actor,
                 )
+            if redemption.voucher_id:
+                voucher = Voucher.objects.get(pk=redemption.voucher_id)
+                if voucher.status == Voucher.Status.ACTIVE:  # a used one stays used
+                    voucher_cancel(voucher=voucher, actor=event.actor,
+                                   reason="promotion_reversed")  # fmt: skip
             redemption.reversed_at = now
             redemption.save(update_fields=["reversed_at"])

@@ -55,7 +55,7 @@ class PromotionForm(forms.ModelForm):
             *("min_lines", "combo_categories", "untried_category", "birthday_days"),
             "code_required",
             *("effect", "percent", "percent_of", "amount", "bundle_quantity"),
-            *("points", "multiplier", "points_lifetime_days"),
+            *("points", "multiplier", "points_lifetime_days", "reward"),
             *("uses_per_member", "uses_per_member_period", "period_days"),
             *("max_redemptions", "budget_money", "budget_points"),
         ]
@@ -101,6 +101,14 @@ class PromotionForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        if data.get("effect") == Effect.VOUCHER and not data.get("reward"):
+            self.add_error(
+                "reward",
+                ValidationError(
+                    _("Choose the reward whose voucher the member gets."),
+                    code="required",
+                ),
+            )
         for field, message in EFFECT_NEEDS.get(data.get("effect"), []):
             value = data.get(field)
             floor = Decimal("1") if field == "multiplier" else Decimal("0")
@@ -204,7 +212,7 @@ class PromoCodeChangeForm(forms.ModelForm):
 
 
 class PreviewForm(forms.Form):
-    """"What would this member pay for these services now, and why?"""
+    """ "What would this member pay for these services now, and why?"""
 
     member = forms.CharField(
         label=_("Member"),

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from members.models import Location, Member, Service, ServiceCategory, Visit
-from rewards.models import Tier
+from rewards.models import Reward, Tier, Voucher
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 PERCENT = {
@@ -68,6 +68,7 @@ class Promotion(models.Model):
         CHEAPEST_FREE = "cheapest_free", _("the cheapest matching service free")
         BONUS_POINTS = "bonus_points", _("bonus points")
         POINTS_MULTIPLIER = "points_multiplier", _("points multiplier")
+        VOUCHER = "voucher", _("a voucher for the next visit")
 
     class PercentOf(models.TextChoices):
         DISCOUNTED = "discounted", _("the price after earlier discounts")
@@ -176,6 +177,15 @@ class Promotion(models.Model):
     points = models.PositiveIntegerField(_("bonus points"), null=True, blank=True)
     multiplier = models.DecimalField(
         _("points multiplier"), max_digits=4, decimal_places=2, null=True, blank=True
+    )
+    reward = models.ForeignKey(
+        Reward,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("voucher of the reward"),
+        help_text=_("For a voucher effect: issued after the visit, for the next one."),
     )
     points_lifetime_days = models.PositiveIntegerField(
         _("bonus points expire after, days"),
@@ -318,6 +328,14 @@ class Redemption(models.Model):
     )
     money = models.DecimalField(_("money off"), default=Decimal("0"), **MONEY)
     points = models.BigIntegerField(_("bonus points"), default=0)
+    voucher = models.ForeignKey(
+        Voucher,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("voucher issued"),
+    )
     created_at = models.DateTimeField(_("at"), default=timezone.now)
     reversed_at = models.DateTimeField(_("reversed"), null=True, blank=True)
 

@@ -172,6 +172,10 @@ def effect_text(rule: Rule) -> str:
         return _("+%(points)s bonus points") % {"points": rule.points or 0}
     if rule.effect == e.POINTS_MULTIPLIER:
         return _("points ×%(m)s") % {"m": number_text(rule.multiplier or 1)}
+    if rule.effect == e.VOUCHER:
+        return _("a voucher “%(reward)s” for the next visit") % {
+            "reward": rule.reward_name
+        }
     return ""
 
 

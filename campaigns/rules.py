@@ -67,6 +67,9 @@ class Rule:
     points: int | None
     multiplier: Decimal | None
     points_lifetime_days: int | None
+    reward_id: int | None
+    reward_cost: int  # the voucher's reward in points (to weigh it), 0 if none
+    reward_name: str
     uses_per_member: int | None
     uses_per_member_period: int | None
     period_days: int | None
@@ -169,6 +172,9 @@ def rule_of(p: Promotion) -> Rule:
         points=p.points,
         multiplier=p.multiplier,
         points_lifetime_days=p.points_lifetime_days,
+        reward_id=p.reward_id,
+        reward_cost=p.reward.points_cost if p.reward_id else 0,
+        reward_name=p.reward.name if p.reward_id else "",
         uses_per_member=p.uses_per_member,
         uses_per_member_period=p.uses_per_member_period,
         period_days=p.period_days,
@@ -181,7 +187,7 @@ def rule_of(p: Promotion) -> Rule:
 def _load() -> tuple[Rule, ...]:
     promotions = (
         Promotion.objects.filter(status=Promotion.Status.ACTIVE)
-        .select_related("group")
+        .select_related("group", "reward")
         .prefetch_related(*PREFETCH)
     )
     return _sorted([rule_of(p) for p in promotions])

@@ -202,7 +202,7 @@ def promotion_preview(
     every benefit and why — the promotion weighed as if active (a draft, a
     paused one, or one being edited), the others as they are. Writes nothing."""
     promotion = (
-        Promotion.objects.select_related("group")
+        Promotion.objects.select_related("group", "reward")
         .prefetch_related(*PREFETCH)
         .get(pk=promotion.pk)
     )

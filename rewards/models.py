@@ -700,6 +700,7 @@ class Voucher(models.Model):
         REDEMPTION = "redemption", _("Bought with points")
         TIER_PERK = "tier_perk", _("Tier perk")
         MANUAL = "manual", _("Issued by staff")
+        PROMOTION = "promotion", _("A promotion")
 
     code = models.CharField(_("code"), max_length=16, unique=True)
     reward = models.ForeignKey(

@@ -66,6 +66,8 @@ def effect_summary(p: Promotion) -> str:
         return _("+%(n)s points") % {"n": _number(p.points)}
     if p.effect == Effect.POINTS_MULTIPLIER and p.multiplier:
         return f"×{p.multiplier.normalize():f}"
+    if p.effect == Effect.VOUCHER and p.reward_id:
+        return p.reward.name
     return ""
 
 
@@ -115,7 +117,7 @@ class PromotionAdmin(PreviewMixin, admin.ModelAdmin):
         "budget_col",
     ]
     list_filter = ["status", "group", "effect"]
-    list_select_related = ["group"]
+    list_select_related = ["group", "reward"]
     search_fields = ["name"]
     autocomplete_fields = [
         "group",
@@ -190,6 +192,7 @@ class PromotionAdmin(PreviewMixin, admin.ModelAdmin):
                     ("amount", "bundle_quantity"),
                     ("points", "multiplier"),
                     "points_lifetime_days",
+                    "reward",
                 ],
                 "description": _(
                     # xgettext:no-python-format
