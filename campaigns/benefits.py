@@ -71,6 +71,11 @@ def facts_read(ctx, rules: list[Rule], codes) -> Facts:
     budgeted = [r.id for r in rules if r.has_budget]
     if budgeted:
         facts.usage = selectors.usage(budgeted)
+    recent = {r.recent_days or 0 for r in rules if r.recent_visits}
+    if recent:
+        facts.recent_visits = selectors.visits_recent(
+            member_id=ctx.member.pk, days=recent, at=ctx.at
+        )
     untried = {r.untried_category for r in rules if r.untried_category is not None}
     if untried:
         facts.tried_categories = selectors.categories_tried(
@@ -303,6 +308,8 @@ def _member_fits(rule: Rule, ctx, facts: Facts) -> bool:
         or (rule.first_visit and not ctx.first_visit)
         or (rule.nth_visit and ctx.member.visits_count + 1 != rule.nth_visit)
         or rule.birthday_days is not None
+        or (rule.recent_visits
+            and facts.recent_visits.get(rule.recent_days or 0, 0) < rule.recent_visits)
         or (rule.untried_category is not None
             and rule.untried_category in facts.tried_categories)
         or (rule.uses_per_member and used_all >= rule.uses_per_member)

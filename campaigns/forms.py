@@ -53,6 +53,7 @@ class PromotionForm(forms.ModelForm):
             *("services", "categories", "excluded_services", "excluded_categories"),
             *("locations", "tiers", "first_visit", "nth_visit", "min_bill"),
             *("min_lines", "combo_categories", "untried_category", "birthday_days"),
+            *("specialists", "recent_visits", "recent_days"),
             "code_required",
             *("effect", "percent", "percent_of", "amount", "bundle_quantity"),
             *("points", "multiplier", "points_lifetime_days", "reward"),
@@ -129,6 +130,13 @@ class PromotionForm(forms.ModelForm):
                 "ends_at",
                 ValidationError(
                     _("Must be later than the start."), code="promotion_ends_early"
+                ),
+            )
+        if data.get("recent_visits") and not data.get("recent_days"):
+            self.add_error(
+                "recent_days",
+                ValidationError(
+                    _("Say over how many days the visits count."), code="required"
                 ),
             )
         if data.get("uses_per_member_period") and not data.get("period_days"):

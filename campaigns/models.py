@@ -18,7 +18,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Location, Member, Service, ServiceCategory, Visit
+from members.models import (
+    Location,
+    Member,
+    Service,
+    ServiceCategory,
+    Specialist,
+    Visit,
+)
 from rewards.models import Reward, Tier, Voucher
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -125,6 +132,13 @@ class Promotion(models.Model):
     tiers = models.ManyToManyField(
         Tier, blank=True, related_name="+", verbose_name=_("tiers")
     )
+    specialists = models.ManyToManyField(
+        Specialist,
+        blank=True,
+        related_name="+",
+        verbose_name=_("specialists"),
+        help_text=_("Only services these specialists perform count."),
+    )
     weekdays = models.CharField(
         _("weekdays"),
         max_length=7,
@@ -156,6 +170,15 @@ class Promotion(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("a category the member has never tried"),
+    )
+    recent_visits = models.PositiveSmallIntegerField(
+        _("at least this many visits before"),
+        null=True,
+        blank=True,
+        help_text=_("Paid visits in the last days below (a regular's offer)."),
+    )
+    recent_days = models.PositiveSmallIntegerField(
+        _("in the last days"), null=True, blank=True
     )
     birthday_days = models.PositiveSmallIntegerField(
         _("birthday within ± days"), null=True, blank=True

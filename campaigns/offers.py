@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from campaigns.benefits import NEAR_DAYS, facts_read
 from campaigns.models import PromoCode, Promotion
 from campaigns.rules import Facts, Rule, _birthday_near, active_rules
-from members.models import Location, Member, Service, ServiceCategory
+from members.models import Location, Member, Service, ServiceCategory, Specialist
 from members.money import money_text
 from rewards.explain import number_text
 from rewards.models import Tier
@@ -117,6 +117,8 @@ def _member_fits(rule: Rule, member: Member, tier_id, facts: Facts, today) -> bo
             and not _birthday_near(member.birthday, today, rule.birthday_days))
         or (rule.untried_category is not None
             and rule.untried_category in facts.tried_categories)
+        or (rule.recent_visits
+            and facts.recent_visits.get(rule.recent_days or 0, 0) < rule.recent_visits)
         or (rule.uses_per_member and used_all >= rule.uses_per_member)
         or (rule.uses_per_member_period and used_period >= rule.uses_per_member_period)
         or (rule.max_redemptions is not None and count >= rule.max_redemptions)
@@ -153,6 +155,9 @@ class _Names:
         )
         self.locations = load(Location, set().union(*(r.locations for r in rules)))
         self.tiers = load(Tier, set().union(*(r.tiers for r in rules)))
+        self.specialists = load(
+            Specialist, set().union(*(r.specialists for r in rules))
+        )
 
 
 def effect_text(rule: Rule) -> str:
@@ -198,6 +203,18 @@ def conditions_text(rule: Rule, names: _Names) -> list[str]:
     if rule.locations:
         where = ", ".join(sorted(names.locations.get(i, "") for i in rule.locations))
         out.append(_("At: %(where)s") % {"where": where})
+    if rule.specialists:
+        who = ", ".join(sorted(names.specialists.get(i, "") for i in rule.specialists))
+        out.append(_("With: %(who)s") % {"who": who})
+    if rule.recent_visits:
+        out.append(
+            ngettext(
+                "For clients with %(n)d visit in the last %(days)d days",
+                "For clients with %(n)d visits in the last %(days)d days",
+                rule.recent_visits,
+            )
+            % {"n": rule.recent_visits, "days": rule.recent_days or 0}
+        )
     if rule.tiers:
         tiers = ", ".join(sorted(names.tiers.get(i, "") for i in rule.tiers))
         out.append(_("For tiers: %(tiers)s") % {"tiers": tiers})

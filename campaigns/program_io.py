@@ -22,6 +22,7 @@ _CODE_REFS = {
     "excluded_categories": "code",
     "locations": "code",
     "tiers": "code",
+    "specialists": "code",
     "combo_categories": "code",
 }
 

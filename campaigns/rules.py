@@ -48,6 +48,7 @@ class Rule:
     excluded_categories: frozenset[int]
     locations: frozenset[int]
     tiers: frozenset[int]
+    specialists: frozenset[int]
     weekdays: frozenset[int]
     time_from: time | None
     time_to: time | None
@@ -58,6 +59,8 @@ class Rule:
     combo_categories: frozenset[int]
     untried_category: int | None
     birthday_days: int | None
+    recent_visits: int | None
+    recent_days: int | None
     code_required: bool
     effect: str
     percent: Decimal | None
@@ -95,6 +98,8 @@ class Rule:
         )
 
     def line_matches(self, line) -> bool:
+        if self.specialists and line.specialist_id not in self.specialists:
+            return False
         service = line.service
         if service.pk in self.excluded_services:
             return False
@@ -116,6 +121,7 @@ class Facts:
     )  # (all, period)
     usage: dict[int, tuple[int, Decimal, int]] = field(default_factory=dict)
     tried_categories: frozenset[int] = frozenset()
+    recent_visits: dict[int, int] = field(default_factory=dict)  # days → visits
     local: datetime | None = None  # the checkout's time, in the program's zone
 
 
@@ -130,6 +136,7 @@ PREFETCH = (
     "excluded_categories",
     "locations",
     "tiers",
+    "specialists",
     "combo_categories",
 )
 
@@ -153,6 +160,7 @@ def rule_of(p: Promotion) -> Rule:
         excluded_categories=_ids(p.excluded_categories.all()),
         locations=_ids(p.locations.all()),
         tiers=_ids(p.tiers.all()),
+        specialists=_ids(p.specialists.all()),
         weekdays=frozenset(int(d) for d in p.weekdays if d.isdigit()),
         time_from=p.time_from,
         time_to=p.time_to,
@@ -163,6 +171,8 @@ def rule_of(p: Promotion) -> Rule:
         combo_categories=_ids(p.combo_categories.all()),
         untried_category=p.untried_category_id,
         birthday_days=p.birthday_days,
+        recent_visits=p.recent_visits,
+        recent_days=p.recent_days,
         code_required=p.code_required,
         effect=p.effect,
         percent=p.percent,
@@ -323,6 +333,19 @@ def blocker(rule: Rule, ctx, facts: Facts) -> Reason | Promise | None:
         ctx.member.birthday, local.date(), rule.birthday_days
     ):
         return _BIRTHDAY_ONLY
+    if rule.recent_visits and (
+        facts.recent_visits.get(rule.recent_days or 0, 0) < rule.recent_visits
+    ):
+        return Reason(
+            lambda: (
+                ngettext(
+                    "For clients with %(n)d visit in the last %(days)d days.",
+                    "For clients with %(n)d visits in the last %(days)d days.",
+                    rule.recent_visits,
+                )
+                % {"n": rule.recent_visits, "days": rule.recent_days or 0}
+            )
+        )
     matching = [i for i, ln in enumerate(ctx.lines) if rule.line_matches(ln)]
     units = sum(ctx.lines[i].quantity for i in matching)
     needed = rule.bundle_quantity if rule.effect == Effect.BUNDLE_PRICE else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Q
@@ -53,3 +53,20 @@ def categories_tried(*, member_id: int, categories: set[int]) -> frozenset[int]:
 def redemptions_summary():
     """Per promotion: live redemptions (for the admin list)."""
     return Count("redemptions", filter=Q(redemptions__reversed_at__isnull=True))
+
+
+def visits_recent(*, member_id: int, days: set[int], at: datetime) -> dict[int, int]:
+    """{days: the member's paid visits in the last ``days`` days before ``at``}
+    for each length asked. One query."""
+    if not days:
+        return {}
+    since = {d: at - timedelta(days=d) for d in days}
+    times = list(
+        Visit.objects.filter(
+            member_id=member_id,
+            status=Visit.Status.PAID,
+            paid_at__gte=min(since.values()),
+            paid_at__lt=at,
+        ).values_list("paid_at", flat=True)
+    )
+    return {d: sum(1 for t in times if t >= start) for d, start in since.items()}

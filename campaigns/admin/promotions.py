@@ -127,6 +127,7 @@ class PromotionAdmin(PreviewMixin, admin.ModelAdmin):
         "excluded_categories",
         "locations",
         "tiers",
+        "specialists",
         "combo_categories",
         "untried_category",
     ]
@@ -171,7 +172,9 @@ class PromotionAdmin(PreviewMixin, admin.ModelAdmin):
                     "excluded_categories",
                     "locations",
                     "tiers",
+                    "specialists",
                     ("first_visit", "nth_visit"),
+                    ("recent_visits", "recent_days"),
                     ("min_bill", "min_lines"),
                     "combo_categories",
                     "untried_category",

@@ -73,7 +73,7 @@ def checkout_quote(
     if member is None:
         raise Member.DoesNotExist(f"member {member_id}")
     _member_usable(member)
-    member_services.specialists_check(lines, location=location)
+    specialists = member_services.specialists_check(lines, location=location)
     at = timezone.now()
     wallet, spendable = reward_selectors.wallet_spendable(
         member_id=member_id, today=timezone.localdate(at)
@@ -86,6 +86,7 @@ def checkout_quote(
         at=at,
         inputs=inputs,
         spendable=spendable,
+        specialists=specialists,
     )
     price_changes_check(
         [
@@ -245,6 +246,7 @@ def _commit(
         inputs=inputs,
         # Without points to pay with, no need to read the lots (under the lock).
         spendable=None if inputs.get("points_to_use") else state.available,
+        specialists=specialists,
     )
     recorded = member_services.visit_insert(
         member=member,

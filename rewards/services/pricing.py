@@ -59,6 +59,8 @@ class QuoteLine:
     # The part of ``discount`` won by the exclusive groups (tier, first visit):
     # a free-unit voucher frees one unit at that discounted price.
     group_discount: Decimal = ZERO
+    # Who performs it (None: not said), for sources with conditions on it.
+    specialist_id: int | None = None
 
     @property
     def net(self) -> Decimal:
@@ -198,8 +200,12 @@ def price_visit(
     at: datetime,
     inputs: Mapping[str, Any] | None = None,
     spendable: int | None = None,
+    specialists: list | None = None,
 ) -> Quote:
     """Price a visit for ``member`` (fresh: the first-visit discount reads it).
+
+    ``specialists``: each line's ``Specialist`` (or None), as
+    ``specialists_check`` found them, for conditions on who performs a line.
 
     ``spendable``: the points the member may spend now, when the caller has
     read them (a quote, with the wallet) or needs no exact figure (a commit
@@ -213,6 +219,8 @@ def price_visit(
         QuoteLine(service=s, quantity=q, unit_price=p, gross=money(p * q))
         for s, p, q in priced
     ]
+    for qline, specialist in zip(qlines, specialists or (), strict=False):
+        qline.specialist_id = specialist.pk if specialist is not None else None
     tier = state.wallet.tier
     ctx = PricingContext(
         member=member,
