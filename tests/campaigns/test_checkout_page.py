@@ -92,3 +92,21 @@ def test_a_visit_without_codes_is_priced_as_before(
 
     assert quoted.context["quote"].amount_to_pay == Decimal("3000.00")
     assert committed.status_code == 302
+
+
+def test_the_quote_names_what_almost_applies(
+    front_desk_client, regular, location, service
+):
+    PromotionFactory(
+        name="Big bill", description="−500 ₽ from 10,000 ₽",
+        effect=Promotion.Effect.FIXED_BILL, amount=Decimal("500"),
+        min_bill=Decimal("10000"),
+    )  # fmt: skip
+    data = form_data(regular, location, [(service, 1)])
+
+    response = front_desk_client.post(URL, {**data, "quote": "1"})
+
+    page = response.content.decode()
+    assert "Almost applies:" in page
+    assert "−500 ₽ from 10,000 ₽" in page
+    assert "From a bill of 10,000\u00a0₽." in page
