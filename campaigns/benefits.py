@@ -37,6 +37,8 @@ from campaigns.rules import (
     Rule,
     active_rules,
     blocker,
+    capped,
+    member_allowed,
     money_off,
     period_start,
     preview_note,
@@ -263,7 +265,7 @@ class PromotionSource:
     def _benefit(self, rule: Rule, ctx, per_line, room: Decimal, facts) -> Benefit:
         if per_line is None:
             per_line = money_off(rule, ctx, facts)
-        per_line = _within(per_line, room)
+        per_line = capped(per_line, room)
         code = facts.codes.get(rule.id)
         params = {"promotion": rule.id, "name": rule.name, "effect": rule.effect}
         if rule.percent is not None:
@@ -297,27 +299,24 @@ class PromotionSource:
 
 
 def _member_fits(rule: Rule, ctx, facts: Facts) -> bool:
-    """The conditions about who the member is (and what they may still use)
-    hold: what is missing is about the bill, the time or the day."""
-    used_all, used_period = facts.member_uses.get(rule.id, (0, 0))
-    count, spent, points = facts.usage.get(rule.id, (0, ZERO, 0))
-    return not (
-        (rule.code_required and rule.id not in facts.codes)
-        or (rule.tiers and (ctx.tier is None or ctx.tier.pk not in rule.tiers))
-        or (rule.locations and (ctx.location is None or ctx.location.pk not in rule.locations))
-        or (rule.first_visit and not ctx.first_visit)
-        or (rule.nth_visit and ctx.member.visits_count + 1 != rule.nth_visit)
-        or rule.birthday_days is not None
-        or (rule.recent_visits
-            and facts.recent_visits.get(rule.recent_days or 0, 0) < rule.recent_visits)
-        or (rule.untried_category is not None
-            and rule.untried_category in facts.tried_categories)
-        or (rule.uses_per_member and used_all >= rule.uses_per_member)
-        or (rule.uses_per_member_period and used_period >= rule.uses_per_member_period)
-        or (rule.max_redemptions is not None and count >= rule.max_redemptions)
-        or (rule.budget_money is not None and spent >= rule.budget_money)
-        or (rule.budget_points is not None and points >= rule.budget_points)
-    )  # fmt: skip
+    """Who the member is fits, the code is typed if one is needed, and the
+    location is right: what is missing is about the bill, the time or the day.
+    A birthday promotion is never a near miss (the member cannot change it)."""
+    return (
+        member_allowed(
+            rule,
+            member=ctx.member,
+            tier_id=ctx.tier.pk if ctx.tier else None,
+            first_visit=ctx.first_visit,
+            facts=facts,
+        )
+        and not (rule.code_required and rule.id not in facts.codes)
+        and not (
+            rule.locations
+            and (ctx.location is None or ctx.location.pk not in rule.locations)
+        )
+        and rule.birthday_days is None
+    )
 
 
 def _effect_text(p: dict) -> str:
@@ -335,15 +334,3 @@ def _effect_text(p: dict) -> str:
     if effect == "cheapest_free":
         return _("the cheapest service is a gift")
     return ""
-
-
-def _within(per_line: dict[int, Decimal], room: Decimal) -> dict[int, Decimal]:
-    """The benefit cut down to ``room`` (the cap), line by line in order."""
-    room = max(room, ZERO)
-    kept = {}
-    for i in sorted(per_line):
-        value = min(per_line[i], room)
-        if value > 0:
-            kept[i] = value
-            room -= value
-    return kept

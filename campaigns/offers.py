@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,7 +19,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from campaigns.benefits import NEAR_DAYS, facts_read
 from campaigns.models import PromoCode, Promotion
-from campaigns.rules import Facts, Rule, _birthday_near, active_rules
+from campaigns.rules import Facts, Rule, _birthday_near, active_rules, member_allowed
 from members.models import Location, Member, Service, ServiceCategory, Specialist
 from members.money import money_text
 from rewards.explain import number_text
@@ -107,24 +106,16 @@ def _public_codes(ids: list[int], at: datetime) -> dict[int, str]:
 
 
 def _member_fits(rule: Rule, member: Member, tier_id, facts: Facts, today) -> bool:
-    used_all, used_period = facts.member_uses.get(rule.id, (0, 0))
-    count, spent, points = facts.usage.get(rule.id, (0, Decimal(0), 0))
-    return not (
-        (rule.tiers and tier_id not in rule.tiers)
-        or (rule.first_visit and member.visits_count > 0)
-        or (rule.nth_visit and member.visits_count + 1 != rule.nth_visit)
-        or (rule.birthday_days is not None
-            and not _birthday_near(member.birthday, today, rule.birthday_days))
-        or (rule.untried_category is not None
-            and rule.untried_category in facts.tried_categories)
-        or (rule.recent_visits
-            and facts.recent_visits.get(rule.recent_days or 0, 0) < rule.recent_visits)
-        or (rule.uses_per_member and used_all >= rule.uses_per_member)
-        or (rule.uses_per_member_period and used_period >= rule.uses_per_member_period)
-        or (rule.max_redemptions is not None and count >= rule.max_redemptions)
-        or (rule.budget_money is not None and spent >= rule.budget_money)
-        or (rule.budget_points is not None and points >= rule.budget_points)
-    )  # fmt: skip
+    return member_allowed(
+        rule,
+        member=member,
+        tier_id=tier_id,
+        first_visit=member.visits_count == 0,
+        facts=facts,
+    ) and (
+        rule.birthday_days is None
+        or _birthday_near(member.birthday, today, rule.birthday_days)
+    )
 
 
 def _hour_fits(rule: Rule, local: datetime) -> bool:

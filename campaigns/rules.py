@@ -405,6 +405,30 @@ def blocker(rule: Rule, ctx, facts: Facts) -> Reason | Promise | None:
     return None
 
 
+def member_allowed(
+    rule: Rule, *, member, tier_id: int | None, first_visit: bool, facts: Facts
+) -> bool:
+    """The conditions about who the member is and what they may still use
+    (tier, first or n-th visit, recent visits, a category not tried, uses,
+    the budget) hold. The offers and the near misses start from this."""
+    used_all, used_period = facts.member_uses.get(rule.id, (0, 0))
+    count, spent, points = facts.usage.get(rule.id, (0, ZERO, 0))
+    return not (
+        (rule.tiers and tier_id not in rule.tiers)
+        or (rule.first_visit and not first_visit)
+        or (rule.nth_visit and member.visits_count + 1 != rule.nth_visit)
+        or (rule.recent_visits
+            and facts.recent_visits.get(rule.recent_days or 0, 0) < rule.recent_visits)
+        or (rule.untried_category is not None
+            and rule.untried_category in facts.tried_categories)
+        or (rule.uses_per_member and used_all >= rule.uses_per_member)
+        or (rule.uses_per_member_period and used_period >= rule.uses_per_member_period)
+        or (rule.max_redemptions is not None and count >= rule.max_redemptions)
+        or (rule.budget_money is not None and spent >= rule.budget_money)
+        or (rule.budget_points is not None and points >= rule.budget_points)
+    )  # fmt: skip
+
+
 def matching_lines(rule: Rule, ctx, facts: Facts) -> list[int]:
     return [
         i
@@ -458,12 +482,13 @@ def money_off(rule: Rule, ctx, facts: Facts) -> dict[int, Decimal]:
         # The last of a money budget: what is left of it, not a discount the
         # commit would refuse (``promotion_used_up``) however often it is quoted.
         _count, spent, _points = facts.usage.get(rule.id, (0, ZERO, 0))
-        per_line = _capped(per_line, rule.budget_money - spent)
+        per_line = capped(per_line, rule.budget_money - spent)
     return per_line
 
 
-def _capped(per_line: dict[int, Decimal], room: Decimal) -> dict[int, Decimal]:
-    """``per_line`` cut down to ``room``, line by line in order."""
+def capped(per_line: dict[int, Decimal], room: Decimal) -> dict[int, Decimal]:
+    """``per_line`` cut down to ``room`` (a cap, what is left of a budget),
+    line by line in order."""
     room = max(room, ZERO)
     kept = {}
     for i in sorted(per_line):
