@@ -257,8 +257,8 @@ REGULARS_BENEFIT_SOURCES = [
 CAMPAIGNS_MAX_DISCOUNT_PERCENT = env.float(
     "CAMPAIGNS_MAX_DISCOUNT_PERCENT", default=100
 )
-# Wrong promo codes a member may try in an hour before their codes are refused
-# (``promo_code_locked``) for the rest of it; 0: no limit.
+# Wrong promo codes one member, or one POS key, may try in an hour before their
+# codes are refused (``promo_code_locked``) for the rest of it; 0: no limit.
 CAMPAIGNS_CODE_GUESSES = env.int("CAMPAIGNS_CODE_GUESSES", default=10)
 
 REGULARS_MEMBER_REACTIONS = [

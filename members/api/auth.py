@@ -18,6 +18,7 @@ from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.generics import GenericAPIView
 
+from core import callers
 from members import access
 from members.api.common import MemberThrottle, PosThrottle
 from members.models import ApiKey, Member, MemberToken
@@ -192,3 +193,18 @@ class PosAPIView(GenericAPIView):
     @property
     def location(self):
         return self.request.user.location
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # The key is the caller of this request (``core.callers``): what is
+        # counted per caller — a promo code guessed wrong — counts per key.
+        key = getattr(request.user, "api_key", None)
+        if key is not None:
+            self._caller_token = callers.caller_set(f"pos-key:{key.pk}")
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        token = getattr(self, "_caller_token", None)
+        if token is not None:
+            callers.caller_reset(token)
+            self._caller_token = None
+        return super().finalize_response(request, response, *args, **kwargs)

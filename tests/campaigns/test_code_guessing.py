@@ -64,3 +64,33 @@ def test_another_members_guesses_do_not_lock_this_one(
         assert refused(other, location, service, "AAAA") == {"promo_code_not_found"}
         assert refused(other, location, service, "BBBB") == {"promo_code_locked"}
         assert refused(member, location, service, "BBBB") == {"promo_code_not_found"}
+
+
+def test_a_till_guessing_across_members_locks_its_key(
+    settings, pos_api, location, service
+):
+    """Through the POS API: wrong codes for different members lock the key;
+    another till's key still asks."""
+    from tests.factories import MemberFactory
+
+    settings.CAMPAIGNS_CODE_GUESSES = 3
+    members = [MemberFactory() for _ in range(4)]
+    till, other_till = pos_api(location), pos_api(location)
+
+    def quote(client, member, code):
+        return client.post(
+            "/api/v1/pos/quote",
+            {"member_id": member.pk, "lines": [{"service": service.pk}],
+             "promo_codes": [code]},
+            format="json",
+        )  # fmt: skip
+
+    with time_machine.travel(NOW, tick=False):
+        for member, guess in zip(members, ("AAAA", "BBBB", "CCCC"), strict=False):
+            assert quote(till, member, guess).json()["code"] == "promo_code_not_found"
+        locked = quote(till, members[3], "DDDD")
+        fresh = quote(other_till, members[3], "DDDD")
+
+    assert locked.status_code == 400
+    assert locked.json()["code"] == "promo_code_locked"
+    assert fresh.json()["code"] == "promo_code_not_found"
