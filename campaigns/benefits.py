@@ -31,15 +31,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from campaigns import codes as promo_codes
+from campaigns import selectors
+from campaigns.effects import capped, money_off
 from campaigns.guards import guarded
 from campaigns.rules import (
     Facts,
     Rule,
     active_rules,
     blocker,
-    capped,
     member_allowed,
-    money_off,
     period_start,
     preview_note,
 )
@@ -58,8 +58,6 @@ POINTS_EFFECTS = ("bonus_points", "points_multiplier", "voucher")
 
 
 def facts_read(ctx, rules: list[Rule], codes) -> Facts:
-    from campaigns import selectors
-
     facts = Facts(
         codes={code.promotion_id: code for code in codes},
         local=timezone.localtime(ctx.at),

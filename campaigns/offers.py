@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from campaigns.benefits import NEAR_DAYS, facts_read
 from campaigns.models import PromoCode, Promotion
-from campaigns.rules import Facts, Rule, _birthday_near, active_rules, member_allowed
+from campaigns.rules import Facts, Rule, active_rules, birthday_near, member_allowed
 from members.models import Location, Member, Service, ServiceCategory, Specialist
 from members.money import money_text
 from rewards.explain import number_text
@@ -114,7 +114,7 @@ def _member_fits(rule: Rule, member: Member, tier_id, facts: Facts, today) -> bo
         facts=facts,
     ) and (
         rule.birthday_days is None
-        or _birthday_near(member.birthday, today, rule.birthday_days)
+        or birthday_near(member.birthday, today, rule.birthday_days)
     )
 
 
