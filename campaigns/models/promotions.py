@@ -163,6 +163,13 @@ class Promotion(models.Model):
         related_name="+",
         verbose_name=_("combo: all these categories in one visit"),
     )
+    segments = models.ManyToManyField(
+        "campaigns.Segment",
+        blank=True,
+        related_name="promotions",
+        verbose_name=_("segments"),
+        help_text=_("For members of any of these segments only."),
+    )
     untried_category = models.ForeignKey(
         ServiceCategory,
         on_delete=models.PROTECT,

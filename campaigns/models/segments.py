@@ -1,0 +1,112 @@
+"""Segments: saved rules over member data, evaluated set-based in SQL
+(``campaigns.segments``), and the per-member scores they read, recomputed
+nightly (``campaigns.scores``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Location, Member, Specialist
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Segment(models.Model):
+    """A group of members defined by rules: ``definition`` is a tree of AND/OR
+    groups over the conditions of ``campaigns.segments.CONDITIONS``::
+
+        {"op": "and", "rules": [
+            {"field": "last_visit_days", "cmp": "gte", "value": 90},
+            {"op": "or", "rules": [...]}]}
+
+    The five built-in segments (``builtin`` set) can be edited, not deleted.
+    """
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    builtin = models.SlugField(
+        _("built-in segment"),
+        max_length=20,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+    )
+    definition = models.JSONField(_("rules"), default=dict, blank=True)
+    last_count = models.PositiveIntegerField(_("members"), null=True, blank=True)
+    counted_at = models.DateTimeField(_("counted"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("changed"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MemberScore(models.Model):
+    """What the segments read about a member that a column of ``Member`` does
+    not hold, recomputed nightly for every member in a few set-based
+    statements (``campaigns.scores.scores_refresh``).
+
+    RFM: ``r_score``, ``f_score``, ``m_score`` from 1 (lowest) to 5 (best),
+    quintiles among the members with a paid visit in the last 12 months;
+    0 for a member without one. ``spend_top_percent``: the share of those
+    members who spent more in 12 months (0 = the top spender; top 10 % is
+    ``< 10``); 100 without a visit.
+    """
+
+    member = models.OneToOneField(
+        Member,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="score",
+        verbose_name=_("member"),
+    )
+    computed_on = models.DateField(_("computed on"))
+    recency_days = models.PositiveIntegerField(
+        _("days since the last visit"), null=True, blank=True
+    )
+    visits_12m = models.PositiveIntegerField(_("visits in 12 months"), default=0)
+    spend_12m = models.DecimalField(
+        _("spent in 12 months"), default=Decimal("0"), **MONEY
+    )
+    r_score = models.PositiveSmallIntegerField(_("recency score"), default=0)
+    f_score = models.PositiveSmallIntegerField(_("frequency score"), default=0)
+    m_score = models.PositiveSmallIntegerField(_("money score"), default=0)
+    spend_top_percent = models.DecimalField(
+        _("top percent by 12-month spend"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("100"),
+    )
+    main_location = models.ForeignKey(
+        Location,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("most visited location"),
+    )
+    favourite_specialist = models.ForeignKey(
+        Specialist,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("favourite specialist"),
+    )
+
+    class Meta:
+        verbose_name = _("member score")
+        verbose_name_plural = _("member scores")
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: R{self.r_score} F{self.f_score} M{self.m_score}"
