@@ -43,6 +43,7 @@ from campaigns.rules import (
     period_start,
     preview_note,
 )
+from campaigns.segments import member_segments
 from members.money import money, money_text
 from rewards.benefits import Benefit
 from rewards.explain import number_text
@@ -75,6 +76,11 @@ def facts_read(ctx, rules: list[Rule], codes) -> Facts:
     if recent:
         facts.recent_visits = selectors.visits_recent(
             member_id=ctx.member.pk, days=recent, at=ctx.at
+        )
+    segments = {sid: d for r in rules for sid, d in r.segments.items()}
+    if segments:
+        facts.segments = member_segments(
+            ctx.member.pk, segments, timezone.localdate(ctx.at)
         )
     untried = {r.untried_category for r in rules if r.untried_category is not None}
     if untried:

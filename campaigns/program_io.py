@@ -12,7 +12,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from campaigns.codes import codes_generate
-from campaigns.models import PromoCode, Promotion, PromotionGroup
+from campaigns.models import PromoCode, Promotion, PromotionGroup, Segment
+from campaigns.segments import definition_errors, definition_refs
 from rewards.program_io import Change, ModelSection
 
 _CODE_REFS = {
@@ -24,6 +25,7 @@ _CODE_REFS = {
     "tiers": "code",
     "specialists": "code",
     "combo_categories": "code",
+    "segments": "name",
 }
 
 
@@ -87,8 +89,62 @@ class BatchSection:
         return out
 
 
+class SegmentSection(ModelSection):
+    """Segments by name; the rows a definition names (tiers, locations,
+    categories, specialists) by their codes, which hold across installations."""
+
+    def _row(self, obj) -> dict:
+        row = super()._row(obj)
+        row["definition"] = definition_refs(obj.definition, _to_codes)
+        return row
+
+    def changes(self, data: Any) -> list[Change]:
+        if isinstance(data, list):
+            data = [
+                {**row, "definition": _definition_in(row)}
+                if isinstance(row, dict) and "definition" in row
+                else row
+                for row in data
+            ]
+        return super().changes(data)
+
+
+def _to_codes(model, ids: list) -> list:
+    codes = dict(model.objects.filter(pk__in=ids).values_list("pk", "code"))
+    return sorted(codes[i] for i in ids if i in codes)
+
+
+def _to_ids(model, codes: list, *, segment: str = "") -> list:
+    found = dict(model.objects.filter(code__in=codes).values_list("code", "pk"))
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise ValidationError(
+            _("Segment “%(segment)s”: no %(what)s with code %(codes)s.")
+            % {"segment": segment, "what": model._meta.verbose_name,
+               "codes": ", ".join(map(str, missing))}
+        )  # fmt: skip
+    return sorted(found[c] for c in codes)
+
+
+def _definition_in(row: dict) -> dict:
+    name = str(row.get("name", ""))
+    definition = definition_refs(
+        row["definition"], lambda model, codes: _to_ids(model, codes, segment=name)
+    )
+    errors = definition_errors(definition)
+    if errors:
+        raise ValidationError(
+            _("Segment “%(segment)s”: %(error)s")
+            % {"segment": name, "error": errors[0]}
+        )
+    return definition
+
+
 def campaigns_sections() -> list:
     return [
+        SegmentSection(
+            "segments", Segment, key="name", exclude=("last_count", "counted_at")
+        ),
         ModelSection("promotion_groups", PromotionGroup, key="name"),
         ModelSection(
             "promotions",

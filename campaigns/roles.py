@@ -18,6 +18,9 @@ ROLE_PERMISSIONS = {
             for verb in ("view", "add", "change")
         ),
         "campaigns.view_redemption",
+        # Segments: who the program talks to; the built-in ones cannot be
+        # deleted, nor one a promotion uses (``SegmentAdmin``).
+        *(f"campaigns.{verb}_segment" for verb in ("view", "add", "change", "delete")),
     ],
     # "Is this code valid, and what does it give?": the desk looks, never edits.
     FRONT_DESK: [
@@ -25,7 +28,10 @@ ROLE_PERMISSIONS = {
         "campaigns.view_promocode",
     ],
     ANALYST: [
-        *(f"campaigns.view_{model}" for model in _EDITABLE),
+        *(
+            f"campaigns.view_{model}"
+            for model in [*_EDITABLE, "segment", "memberscore"]
+        ),
         "campaigns.view_redemption",
         "campaigns.view_promotionusage",
     ],

@@ -79,6 +79,9 @@ class Rule:
     max_redemptions: int | None
     budget_money: Decimal | None
     budget_points: int | None
+    # For members of any of these segments only (id → the segment's rules,
+    # evaluated for the member in one query: ``campaigns.segments``).
+    segments: dict[int, dict] = field(default_factory=dict, compare=False)
 
     def live_at(self, at: datetime) -> bool:
         return (self.starts_at is None or self.starts_at <= at) and (
@@ -123,6 +126,7 @@ class Facts:
     tried_categories: frozenset[int] = frozenset()
     recent_visits: dict[int, int] = field(default_factory=dict)  # days → visits
     local: datetime | None = None  # the checkout's time, in the program's zone
+    segments: frozenset[int] = frozenset()  # the member's, of the rules' segments
 
 
 def _ids(rows) -> frozenset[int]:
@@ -138,6 +142,7 @@ PREFETCH = (
     "tiers",
     "specialists",
     "combo_categories",
+    "segments",
 )
 
 
@@ -191,6 +196,7 @@ def rule_of(p: Promotion) -> Rule:
         max_redemptions=p.max_redemptions,
         budget_money=p.budget_money,
         budget_points=p.budget_points,
+        segments={s.pk: s.definition for s in p.segments.all()},
     )
 
 
@@ -283,6 +289,7 @@ _ENDED = gettext_lazy("The promotion has ended.")
 _NEEDS_CODE = gettext_lazy("Needs a promo code.")
 _NOT_HERE = gettext_lazy("Not at this location.")
 _NOT_TIER = gettext_lazy("Not for this tier.")
+_NOT_SEGMENT = gettext_lazy("For a particular group of clients only.")
 _NOT_TODAY = gettext_lazy("Not on this day of the week.")
 _FIRST_ONLY = gettext_lazy("First visit only.")
 _BIRTHDAY_ONLY = gettext_lazy("Around the member's birthday only.")
@@ -315,6 +322,8 @@ def blocker(rule: Rule, ctx, facts: Facts) -> Reason | Promise | None:
         return _NOT_HERE
     if rule.tiers and (ctx.tier is None or ctx.tier.pk not in rule.tiers):
         return _NOT_TIER
+    if rule.segments and not facts.segments & rule.segments.keys():
+        return _NOT_SEGMENT
     if rule.weekdays and local.isoweekday() not in rule.weekdays:
         return _NOT_TODAY
     if rule.time_from and local.time() < rule.time_from:
@@ -415,6 +424,7 @@ def member_allowed(
     count, spent, points = facts.usage.get(rule.id, (0, ZERO, 0))
     return not (
         (rule.tiers and tier_id not in rule.tiers)
+        or (rule.segments and not facts.segments & rule.segments.keys())
         or (rule.first_visit and not first_visit)
         or (rule.nth_visit and member.visits_count + 1 != rule.nth_visit)
         or (rule.recent_visits

@@ -8,15 +8,18 @@ The checkout's own writes (redemptions, usage, code uses) live in
 from __future__ import annotations
 
 import string
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import codes
+from campaigns import codes, segments
 from campaigns.benefits import KIND
-from campaigns.models import PromoCode, Promotion
+from campaigns.models import PromoCode, Promotion, Segment
 from campaigns.rules import PREFETCH, previewing, rule_of
 from core.errors import field_error
 from members.models import Location, Member, Service
@@ -224,3 +227,46 @@ def promotion_preview(
             "Another promotion of its group, or an exclusive one, gives more."
         )
     return Preview(quote=quote, applied=applied, reason=reason)
+
+
+# --- segments --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentPreview:
+    count: int
+    sample: list
+    seconds: float
+
+
+def segment_preview(*, definition: dict, sample_size: int = 20) -> SegmentPreview:
+    """How many active members the rules hold now, and a few of them (the
+    editor's live count). Raises ``ValidationError`` for rules that cannot be
+    evaluated."""
+    errors = segments.definition_errors(definition)
+    if errors:
+        raise ValidationError(errors[0], code="invalid_segment")
+    started = time.monotonic()
+    count = segments.segment_count(definition)
+    sample = segments.segment_sample(definition, sample_size) if count else []
+    return SegmentPreview(count, sample, time.monotonic() - started)
+
+
+def segment_recount(*, segment: Segment) -> int:
+    """Count the segment's members now and keep the figure on the segment."""
+    count = segments.segment_count(segment.definition)
+    Segment.objects.filter(pk=segment.pk).update(
+        last_count=count, counted_at=timezone.now()
+    )
+    segment.last_count = count
+    return count
+
+
+def segments_recount() -> int:
+    """Recount every segment (nightly, after the scores): one COUNT each."""
+    done = 0
+    for segment in Segment.objects.order_by("pk"):
+        if not segments.definition_errors(segment.definition):
+            segment_recount(segment=segment)
+            done += 1
+    return done

@@ -32,6 +32,7 @@ M2M = (
     "locations",
     "tiers",
     "combo_categories",
+    "segments",
 )
 
 
