@@ -701,6 +701,7 @@ class Voucher(models.Model):
         TIER_PERK = "tier_perk", _("Tier perk")
         MANUAL = "manual", _("Issued by staff")
         PROMOTION = "promotion", _("A promotion")
+        CAMPAIGN = "campaign", _("A campaign's offer")
 
     code = models.CharField(_("code"), max_length=16, unique=True)
     reward = models.ForeignKey(

@@ -308,6 +308,15 @@ class PromoCode(models.Model):
         related_name="codes",
         verbose_name=_("promotion"),
     )
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("personal to"),
+        help_text=_("A campaign's personal code: only this member may use it."),
+    )
     code = models.CharField(_("code"), max_length=32, unique=True)
     batch = models.CharField(_("batch"), max_length=60, blank=True)
     max_uses = models.PositiveIntegerField(
@@ -365,6 +374,22 @@ class Redemption(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("voucher issued"),
+    )
+    # {visit line id: money off on that line}, as the checkout spread it: what
+    # a partial refund of some units gives back (``campaigns.refunds``).
+    # Empty on points effects and on redemptions from before it was kept.
+    lines = models.JSONField(
+        _("money off per line"), default=dict, blank=True, db_default={}
+    )
+    # What partial refunds of the visit gave back; a reversal undoes the rest.
+    money_refunded = models.DecimalField(
+        _("money off given back"),
+        default=Decimal("0"),
+        db_default=Decimal("0"),
+        **MONEY,
+    )
+    points_refunded = models.BigIntegerField(
+        _("bonus points taken back"), default=0, db_default=0
     )
     created_at = models.DateTimeField(_("at"), default=timezone.now)
     reversed_at = models.DateTimeField(_("reversed"), null=True, blank=True)
