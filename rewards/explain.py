@@ -185,6 +185,11 @@ def entry_text(entry: LedgerEntry) -> str:
             "points": pts,
             "name": p.get("name", ""),
         }
+    if r == "campaign_bonus":
+        return _("%(points)s, a gift of the campaign “%(name)s”") % {
+            "points": pts,
+            "name": p.get("name", ""),
+        }
     if r == "promotion_bonus_reversed":
         text = _("%(points)s taken back: the visit with a promotion was undone") % {
             "points": points_text(p.get("points", entry.amount))
