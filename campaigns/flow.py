@@ -9,7 +9,9 @@ visit is refused (``promotion_used_up``) and the till quotes again. A single-use
 code is claimed with one conditional UPDATE. Bonus points are credited as a
 lot of their own (``points_bonus``, idempotent by key, with the promotion's
 lifetime); a reversal takes them back, gives the budget and the uses back,
-and is idempotent too (a redemption is reversed once).
+and is idempotent too (a redemption is reversed once). A partial refund gives
+back its share of the money off and of the bonus points (``campaigns.refunds``);
+the reversal after the last unit undoes only what partial refunds left.
 """
 
 from __future__ import annotations
@@ -23,16 +25,15 @@ from django.utils.translation import gettext as _
 from campaigns.benefits import KIND
 from campaigns.codes import code_error
 from campaigns.models import PromoCode, Promotion, PromotionUsage, Redemption
-from members.visit_flow import VisitRecorded, VisitReversed
+from campaigns.refunds import bonus_key as _bonus_key
+from campaigns.refunds import redemption_lines, redemptions_refund_partial
+from members.models import VisitLine
+from members.visit_flow import VisitPartiallyRefunded, VisitRecorded, VisitReversed
 from rewards.models import Voucher
 from rewards.services.points import points_bonus, points_bonus_reverse
 from rewards.services.vouchers import voucher_cancel, voucher_issue
 
 ZERO = Decimal("0.00")
-
-
-def _bonus_key(redemption_promotion: int, visit_id: int) -> str:
-    return f"promo:{redemption_promotion}:visit:{visit_id}"
 
 
 class CampaignVisitReaction:
@@ -60,6 +61,9 @@ class CampaignVisitReaction:
                 code__in=[b.params["code"] for b in applied if "code" in b.params]
             )
         }
+        lines = getattr(visit, "lines_recorded", None) or list(
+            VisitLine.objects.filter(visit=visit).order_by("pk")
+        )
         redemptions = []
         for benefit in applied:
             promotion = promotions[benefit.params["promotion"]]
@@ -89,6 +93,7 @@ class CampaignVisitReaction:
                     code=code,
                     money=benefit.amount,
                     points=points,
+                    lines=redemption_lines(benefit, lines),
                     created_at=visit.paid_at,
                 )
             )
@@ -151,6 +156,11 @@ class CampaignVisitReaction:
                 _("Promo code %(code)s has been used up.") % {"code": code.code},
             )
 
+    def visit_partially_refunded(self, event: VisitPartiallyRefunded) -> None:
+        redemptions_refund_partial(
+            visit=event.visit, refund=event.refund, actor=event.actor
+        )
+
     def visit_reversed(self, event: VisitReversed) -> None:
         visit = event.visit
         live = list(
@@ -162,16 +172,17 @@ class CampaignVisitReaction:
             return
         now = timezone.now()
         for redemption in live:
+            # Partial refunds gave their share back already: only the rest.
             PromotionUsage.objects.filter(promotion_id=redemption.promotion_id).update(
                 redemptions=F("redemptions") - 1,
-                money=F("money") - redemption.money,
-                points=F("points") - redemption.points,
+                money=F("money") - (redemption.money - redemption.money_refunded),
+                points=F("points") - (redemption.points - redemption.points_refunded),
             )
             if redemption.code_id:
                 PromoCode.objects.filter(pk=redemption.code_id, uses__gt=0).update(
                     uses=F("uses") - 1
                 )
-            if redemption.points:
+            if redemption.points > redemption.points_refunded:
                 points_bonus_reverse(
                     member=visit.member,
                     bonus_key=_bonus_key(redemption.promotion_id, visit.pk),

@@ -13,6 +13,7 @@ from campaigns.models import Redemption
 from core.admin_helpers import ReadOnlyAdmin, nowrap_datetime
 from members.admin_helpers import MemberSearchMixin, member_link
 from members.money import money_text
+from rewards.explain import points_text
 
 
 class ReversedFilter(admin.SimpleListFilter):
@@ -39,6 +40,7 @@ class RedemptionAdmin(MemberSearchMixin, ReadOnlyAdmin):
         "member_col",
         "money_col",
         "points",
+        "refunded_col",
         "code",
         "reversed_col",
     ]
@@ -61,6 +63,8 @@ class RedemptionAdmin(MemberSearchMixin, ReadOnlyAdmin):
         "code",
         "money_col",
         "points",
+        "money_refunded_col",
+        "points_refunded",
         "created_at",
         "reversed_at",
     ]
@@ -86,6 +90,20 @@ class RedemptionAdmin(MemberSearchMixin, ReadOnlyAdmin):
     @admin.display(description=_("money off"), ordering="money")
     def money_col(self, r):
         return money_text(r.money)
+
+    @admin.display(description=_("money off given back"), ordering="money_refunded")
+    def money_refunded_col(self, r):
+        return money_text(r.money_refunded)
+
+    @admin.display(description=_("given back by partial refunds"))
+    def refunded_col(self, r):
+        """What partial refunds gave back: money, then points; — when nothing."""
+        parts = []
+        if r.money_refunded:
+            parts.append(money_text(r.money_refunded))
+        if r.points_refunded:
+            parts.append(points_text(r.points_refunded))
+        return ", ".join(parts) or "—"
 
     @admin.display(description=_("reversed"), ordering="reversed_at")
     def reversed_col(self, r):

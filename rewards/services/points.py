@@ -657,14 +657,17 @@ def points_bonus_reverse(
     key: str,
     reason: str,
     params: dict | None = None,
+    points: int | None = None,
     actor=None,
 ) -> LedgerEntry | None:
     """Take back a bonus credited by ``points_bonus`` (a referral annulled).
 
     The bonus's own lot first, then the member's other points (soonest expiry
     first); what the member no longer has becomes a recorded debt, settled
-    from future points. Idempotent by ``key``; returns None when there is no
-    such bonus or nothing of it is left to take back.
+    from future points. ``points`` takes back only that many (a partial
+    refund), never more than earlier take-backs left; by default all they
+    left. Idempotent by ``key``; returns None when there is no such bonus or
+    nothing of it is left to take back.
     """
     now = timezone.now()
     state = wallet_lock(member.pk, now=now)
@@ -675,6 +678,8 @@ def points_bonus_reverse(
     if bonus is None or bonus.member_id != member.pk or bonus.kind != Kind.BONUS:
         return None
     left = bonus.amount - _earn_taken_back(bonus)
+    if points is not None:
+        left = min(left, points)
     if left <= 0:
         return None
     entry = _earn_take_back(

@@ -518,9 +518,9 @@ def test_refunding_every_unit_part_by_part_reverses_the_redemption(
     first, second = visit.lines.order_by("pk")
 
     visit_refund_partial(visit=visit, lines=[(first, 1)], key="r1")
-    # Still paid: the promotion stays used.
+    # Still paid: the promotion stays used; the massage's 750.00 off is back.
     assert live_redemptions(spring) == 1
-    assert usage_of(spring) == (1, D("875.00"), 0)
+    assert usage_of(spring) == (1, D("125.00"), 0)
 
     visit_refund_partial(visit=visit, lines=[(second, 1)], key="r2")
 
