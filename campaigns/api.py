@@ -1,7 +1,8 @@
 """/api/v1/me/offers: the promotions a member can use now and soon (the app).
 
 Only the signed-in member's view: promotions whose conditions about them hold,
-with the public code where one is needed — never a code of a batch.
+with the public code where one is needed, or the member's own personal code
+(a campaign's offer) — never a code of a batch given to others.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ class OfferSerializer(serializers.Serializer):
     )
     code = serializers.CharField(
         help_text="The promo code to give at the desk, or empty: none needed."
+    )
+    personal = serializers.BooleanField(
+        help_text="The code is the member's own (a campaign's offer): "
+        "single-use, not to be shared."
+    )
+    code_valid_until = serializers.DateTimeField(
+        allow_null=True, help_text="Until when the code can be used, if it expires."
     )
     starts_at = serializers.DateTimeField(source="rule.starts_at", allow_null=True)
     ends_at = serializers.DateTimeField(source="rule.ends_at", allow_null=True)

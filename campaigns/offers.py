@@ -1,11 +1,13 @@
 """What a member can use now and soon (``GET me/offers``), in plain words.
 
 An offer is a live promotion whose conditions about the member hold (tier,
-first or Nth visit, birthday, a category not tried yet, uses left, budget left):
+first or Nth visit, birthday, a category not tried yet, a segment, uses left,
+budget left):
 *now* when it applies at this hour and day, *soon* when it starts within
 ``NEAR_DAYS`` or applies at another hour or day. A promotion that needs a code
-is offered only with a public code (never a code of a batch handed out one by
-one: those belong to whoever got them).
+is offered only with a public code or the member's own personal code (a
+campaign's offer, ``PromoCode.member``) — never a code of a batch handed out
+one by one: those belong to whoever got them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -40,6 +43,8 @@ class Offer:
     code: str  # the public code to type, "" when none is needed
     effect: str
     conditions: list[str]
+    personal: bool = False  # the code is the member's own (a campaign's offer)
+    code_valid_until: datetime | None = None
 
 
 @dataclass
@@ -61,7 +66,7 @@ def offers_for(*, member: Member, at: datetime | None = None) -> list[Offer]:
     if not rules:
         return []
     facts = facts_read(_Ctx(member, at), rules, [])
-    codes = _public_codes([r.id for r in rules if r.code_required], at)
+    codes = _codes([r.id for r in rules if r.code_required], at, member.pk)
     tier_id = _tier_id(member)
     local = timezone.localtime(at)
     names = _Names(rules)
@@ -72,13 +77,16 @@ def offers_for(*, member: Member, at: datetime | None = None) -> list[Offer]:
         if not _member_fits(rule, member, tier_id, facts, local.date()):
             continue
         live = rule.live_at(at) and _hour_fits(rule, local)
+        code = codes.get(rule.id)
         offers.append(
             Offer(
                 rule=rule,
                 when="now" if live else "soon",
-                code=codes.get(rule.id, ""),
+                code=code.code if code else "",
                 effect=effect_text(rule),
                 conditions=conditions_text(rule, names),
+                personal=bool(code and code.member_id),
+                code_valid_until=code.valid_until if code else None,
             )
         )
     offers.sort(key=lambda o: (o.when != "now", o.rule.group_order, o.rule.priority))
@@ -90,18 +98,24 @@ def _tier_id(member: Member) -> int | None:
     return tier.pk if tier else None
 
 
-def _public_codes(ids: list[int], at: datetime) -> dict[int, str]:
+def _codes(ids: list[int], at: datetime, member_id: int) -> dict[int, PromoCode]:
+    """The code to show for each promotion: the member's own (a campaign
+    gave it), else a public one; never a code of a batch handed out to others."""
     if not ids:
         return {}
-    codes = {}
-    for code in PromoCode.objects.filter(promotion_id__in=ids, batch="").order_by("pk"):
+    codes: dict[int, PromoCode] = {}
+    rows = PromoCode.objects.filter(
+        Q(batch="", member__isnull=True) | Q(member_id=member_id),
+        promotion_id__in=ids,
+    ).order_by(F("member_id").desc(nulls_last=True), "valid_until", "pk")
+    for code in rows:
         usable = (
             (code.max_uses is None or code.uses < code.max_uses)
             and (code.valid_from is None or code.valid_from <= at)
             and (code.valid_until is None or at < code.valid_until)
         )
         if usable:
-            codes.setdefault(code.promotion_id, code.code)
+            codes.setdefault(code.promotion_id, code)
     return codes
 
 
