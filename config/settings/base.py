@@ -221,6 +221,11 @@ HEALTHZ_BROKER_TIMEOUT = env.float("HEALTHZ_BROKER_TIMEOUT", default=2.0)
 # --- Regulars ---------------------------------------------------------------
 
 REGULARS_CURRENCY = env.str("CURRENCY", default="RUB")
+# The business's name in messages and public pages, the site's public address
+# (links in messages: unsubscribe, the app), and the client app's link.
+REGULARS_BUSINESS_NAME = env.str("BUSINESS_NAME", default="Regulars")
+REGULARS_PUBLIC_URL = env.str("PUBLIC_URL", default="")
+REGULARS_APP_LINK = env.str("APP_LINK", default="")
 # Region used to read phone numbers typed without a country code ("8 916 …").
 PHONENUMBER_DEFAULT_REGION = env.str("PHONE_REGION", default="RU")
 PHONENUMBER_DB_FORMAT = "E164"
