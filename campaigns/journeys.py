@@ -58,6 +58,7 @@ from campaigns.models import (
 from campaigns.segments import definition_q
 from campaigns.triggers import trigger_rows
 from members.messaging.services import OutgoingMessage, messages_queue_bulk
+from members.messaging.unsubscribe import unsubscribe_url
 from members.models import Member, Message, Visit
 from members.models.messaging import Channel
 from rewards.models import Voucher
@@ -422,7 +423,5 @@ def _context(member: Member, channel: str, offer: dict | None) -> dict:
         "link": getattr(settings, "REGULARS_APP_LINK", ""),
     }
     if channel in CONSENT_CHANNELS:
-        from members.messaging.unsubscribe import unsubscribe_url
-
         context["unsubscribe"] = unsubscribe_url(member, channel)
     return context
