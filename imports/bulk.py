@@ -3,8 +3,8 @@
 ``member_register`` costs a dozen statements and ~1 ms a member; a salon's
 base of a million clients is a minute's work only as rows written in bulk.
 What it writes is what ``member_register`` writes for a member with no
-referral code: the member row (consents stamped now) and the phone in the
-phone history. Callers validate the values first (``member_values_check``)
+referral code: the member row (consents stamped now, joined by import) and the
+phone in the phone history. Callers validate the values first (``member_values_check``)
 and hold the transaction.
 """
 
@@ -167,6 +167,7 @@ def members_create(people: list[NewMember], *, at: datetime | None = None) -> li
                 None,
                 now,
                 now,
+                Member.JoinedVia.IMPORT.value,
             )  # fmt: skip
         )
         phones.append((member_id, e164_hash(person.phone), now))
@@ -179,6 +180,7 @@ def _members_copy(ids: list[int], people: list[NewMember], now: datetime) -> Non
     """The same rows as COPY text written out (a generic cell formatter cost
     ~15 µs a member)."""
     now_text = now.isoformat()
+    joined_via = Member.JoinedVia.IMPORT.value
     granted = f"t\t{now_text}"
     refused = "f\t\\N"
     members, phones = [], []
@@ -194,7 +196,7 @@ def _members_copy(ids: list[int], people: list[NewMember], now: datetime) -> Non
             f"{granted if 'sms' in consents else refused}\t"
             f"{granted if 'email' in consents else refused}\t"
             f"{granted if 'push' in consents else refused}\t"
-            f"0\t0\t\\N\t\\N\t{now_text}\t{now_text}\n"
+            f"0\t0\t\\N\t\\N\t{now_text}\t{now_text}\t{joined_via}\n"
         )
         phones.append(f"{member_id}\t{e164_hash(person.phone)}\t{now_text}\n")
     copy_text(Member, MEMBER_COLUMNS, "".join(members))

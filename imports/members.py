@@ -77,6 +77,7 @@ IGNORED = (
     "registered_at",
     "visits_count",
     "total_spent",
+    "joined_via",
 )
 
 HEADER_ALIASES = {
@@ -165,6 +166,7 @@ def _row_apply(row: _Row, *, location: Location | None, actor) -> Outcome:
             registration_location=location,
             consents={c: True for c, granted in row.consents.items() if granted},
             channel=member_flow.Channel.ADMIN,
+            joined_via=Member.JoinedVia.IMPORT,
             actor=actor,
         )
         return Outcome.CREATED

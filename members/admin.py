@@ -219,6 +219,7 @@ class MemberAdmin(MemberPrivacyAdminMixin, MemberExportAdminMixin, admin.ModelAd
     list_filter = [
         "status",
         "registration_location",
+        "joined_via",
         LastVisitFilter,
         BirthdayMonthFilter,
         "consent_sms",
@@ -233,6 +234,7 @@ class MemberAdmin(MemberPrivacyAdminMixin, MemberExportAdminMixin, admin.ModelAd
     ordering = ["-registered_at"]
     autocomplete_fields = ["registration_location"]
     readonly_fields = [
+        "joined_via",
         "visits_count",
         "total_spent",
         "first_visit_at",
@@ -261,7 +263,14 @@ class MemberAdmin(MemberPrivacyAdminMixin, MemberExportAdminMixin, admin.ModelAd
         ),
         (
             _("Enrolment"),
-            {"fields": ["registered_at", "registration_location", "preferences"]},
+            {
+                "fields": [
+                    "registered_at",
+                    "registration_location",
+                    "joined_via",
+                    "preferences",
+                ]
+            },
         ),
         (
             _("Marketing consents"),
@@ -405,11 +414,11 @@ class MemberAdmin(MemberPrivacyAdminMixin, MemberExportAdminMixin, admin.ModelAd
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:
+            # How the member joined follows from the sign-up (here: the till,
+            # or a referral with a friend's code); shown once they exist.
             fieldsets = [*fieldsets]
-            fieldsets[1] = (
-                fieldsets[1][0],
-                {"fields": [*fieldsets[1][1]["fields"], "referral_code"]},
-            )
+            fields = [f for f in fieldsets[1][1]["fields"] if f != "joined_via"]
+            fieldsets[1] = (fieldsets[1][0], {"fields": [*fields, "referral_code"]})
         return fieldsets
 
     def get_form(self, request, obj=None, change=False, **kwargs):

@@ -18,7 +18,7 @@ MEMBER_COLUMNS = [
     "consent_sms", "consent_sms_at", "consent_email", "consent_email_at",
     "consent_push", "consent_push_at",
     "visits_count", "total_spent", "first_visit_at", "last_visit_at",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "joined_via",
 ]  # fmt: skip
 
 

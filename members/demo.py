@@ -604,6 +604,22 @@ VISIT_COLUMNS = [
 LINE_COLUMNS = ["visit_id", "service_id", "price", "quantity", "specialist_id"]
 
 
+def _joined_via(seed: int, index: int, *, migrated: bool) -> str:
+    """How demo member ``index`` joined: those migrated at launch came in by
+    import; of the rest, about one in seven through a friend's code and one in
+    seven in the app, the others at the till — overall about half till, a
+    third import, a tenth each app and referral. A random stream of its own, so
+    every other demo value of a seed stays as it was."""
+    if migrated:
+        return Member.JoinedVia.IMPORT.value
+    roll = random.Random(f"regulars-demo-joined:{seed}:{index}").random()
+    if roll < 0.14:
+        return Member.JoinedVia.REFERRAL.value
+    if roll < 0.28:
+        return Member.JoinedVia.APP.value
+    return Member.JoinedVia.TILL.value
+
+
 @dataclass
 class _Person:
     member: list  # MEMBER_COLUMNS without the id
@@ -662,7 +678,8 @@ class _Generator:
             first, last, female=female, russian=self.russian
         )
         # A third of the base was migrated at launch; the rest joined since.
-        if rnd.random() < 0.3:
+        migrated = rnd.random() < 0.3
+        if migrated:
             registered = now - timedelta(days=HISTORY_DAYS - rnd.randint(0, 20))
         else:
             registered = now - timedelta(days=rnd.randint(0, HISTORY_DAYS - 21))
@@ -721,6 +738,7 @@ class _Generator:
             rnd.random() < 0.35, registered_utc,
             count, spent, first_at, last_at,
             self.created, self.created,
+            _joined_via(self.seed, index, migrated=migrated),
         ]  # fmt: skip
         return _Person(member, visits)
 

@@ -75,6 +75,7 @@ MEMBER_HEADERS = [
     "consent_sms",
     "consent_email",
     "consent_push",
+    "joined_via",
 ]
 
 VISIT_HEADERS = [
@@ -112,6 +113,7 @@ _MEMBER_VALUES = [
     "consent_sms",
     "consent_email",
     "consent_push",
+    "joined_via",
 ]
 
 _VISIT_VALUES = [

@@ -181,6 +181,7 @@ def export_section(member: Member) -> dict:
                 else None
             ),
             "signup_referral_code": member.signup_referral_code,
+            "joined_via": member.joined_via,
             "erased_at": _iso(member.erased_at),
             "visits_count": member.visits_count,
             "total_spent": _money(member.total_spent),

@@ -108,6 +108,17 @@ class Member(models.Model):
         BLOCKED = "blocked", _("Blocked")
         ERASED = "erased", _("Erased")
 
+    class JoinedVia(models.TextChoices):
+        """How the member joined, for segments. A friend's code at sign-up is
+        a referral whatever the channel."""
+
+        # The front desk in the admin, or a booking/POS system (POS API).
+        TILL = "till", _("Till")
+        # Signed up themselves in the client app.
+        APP = "app", _("App")
+        REFERRAL = "referral", _("Referral")
+        IMPORT = "import", _("Import")
+
     phone = PhoneNumberField(_("phone"), unique=True)
     email = models.EmailField(_("email"), blank=True)
     # Blank until the member fills in the profile: signing up in the app by phone
@@ -159,6 +170,16 @@ class Member(models.Model):
         db_default="",
     )
     registered_at = models.DateTimeField(_("registered"), default=timezone.now)
+    # Set once, when the member is created (``member_register``, the bulk
+    # writers). A database default too: the bulk writers list their columns.
+    joined_via = models.CharField(
+        _("joined via"),
+        max_length=16,
+        choices=JoinedVia.choices,
+        default=JoinedVia.TILL,
+        db_default=JoinedVia.TILL,
+        help_text=_("How the member joined: till, app, a friend's referral, import."),
+    )
     registration_location = models.ForeignKey(
         Location,
         on_delete=models.PROTECT,

@@ -59,12 +59,17 @@ def member_register(
     registered_at: datetime | None = None,
     referral_code: str = "",
     channel: str = "admin",
+    joined_via: str = "",
     device_id: str = "",
     ip: str | None = None,
     actor=None,
     outcome: dict | None = None,
 ) -> Member:
     """Enrol a new member. A phone belongs to one member only.
+
+    ``joined_via`` (``Member.JoinedVia``) follows from ``channel`` unless given
+    (an import registers through the admin channel); a friend's
+    ``referral_code`` makes it a referral whatever the channel.
 
     The phone goes into the member's phone history (salted). The apps above
     hear of the sign-up in this transaction (``member_flow``): a friend's
@@ -73,7 +78,11 @@ def member_register(
     ``outcome`` when given.
     """
     now = timezone.now()
+    referral_code = (referral_code or "").strip()[:32]
     member = Member(
+        joined_via=joined_via_of(
+            channel=channel, joined_via=joined_via, referral_code=referral_code
+        ),
         phone=phone_normalize(phone),
         first_name=first_name.strip(),
         last_name=last_name.strip(),
@@ -83,8 +92,8 @@ def member_register(
         preferences=preferences,
         registered_at=registered_at or now,
     )
-    for channel, granted in (consents or {}).items():
-        _consent_set(member, channel, granted, now)
+    for consent_channel, granted in (consents or {}).items():
+        _consent_set(member, consent_channel, granted, now)
     _member_validate(member)
     try:
         with transaction.atomic():
@@ -92,7 +101,6 @@ def member_register(
     except IntegrityError as exc:  # a concurrent registration won the race
         raise _phone_taken() from exc
     phone_history_add(member=member, at=member.registered_at)
-    referral_code = (referral_code or "").strip()[:32]
     if referral_code:
         member.signup_referral_code = referral_code
         Member.objects.filter(pk=member.pk).update(signup_referral_code=referral_code)
@@ -108,6 +116,25 @@ def member_register(
     member_flow.member_registered(event)
     event_emit(type="member.created", data=lambda: member_webhook_data(member))
     return member
+
+
+_JOINED_VIA_BY_CHANNEL = {
+    member_flow.Channel.APP: Member.JoinedVia.APP,
+    member_flow.Channel.POS: Member.JoinedVia.TILL,
+    member_flow.Channel.ADMIN: Member.JoinedVia.TILL,
+}
+
+
+def joined_via_of(
+    *, channel: str, joined_via: str = "", referral_code: str = ""
+) -> str:
+    """How a member signing up through ``channel`` joined: a referral if they
+    gave a friend's code, else ``joined_via`` if given, else the channel's."""
+    if referral_code:
+        return Member.JoinedVia.REFERRAL
+    if joined_via:
+        return Member.JoinedVia(joined_via)
+    return _JOINED_VIA_BY_CHANNEL.get(channel, Member.JoinedVia.TILL)
 
 
 def member_webhook_data(member: Member) -> dict:
@@ -127,7 +154,8 @@ def member_signup_code_set(*, member: Member, code: str) -> None:
 
     The referrals app sets it when a member who signed up without one brings
     one later (signing in to the app with a friend's link); a set code is
-    what tells the visit flow to look for a referral at all.
+    what tells the visit flow to look for a referral at all. It does not
+    change ``joined_via``: the member joined before, by other means.
     """
     Member.objects.filter(pk=member.pk, signup_referral_code="").update(
         signup_referral_code=code[:32]

@@ -90,6 +90,7 @@ def test_member_row_has_the_reimport_headers_and_the_values(anna):
         "consent_sms": "true",
         "consent_email": "false",
         "consent_push": "false",
+        "joined_via": "till",
     }
     assert row["phone"].startswith("+7")  # E.164, usable as it is
 
