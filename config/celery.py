@@ -67,6 +67,14 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "older than IMPORTS_KEEP_DAYS (the list of imports keeps their figures), "
         "and put back any foreign keys an import that died had set aside.",
     },
+    "campaigns: refresh member scores": {
+        "task": "campaigns.tasks.scores_refresh_task",
+        "schedule": crontab(hour=2, minute=40),
+        "description": "Nightly: recompute every member's scores for today "
+        "(RFM quintiles, 12-month visits and spend, top-spend percent, main "
+        "location, favourite specialist) that segments read. Set-based; a "
+        "second run writes nothing.",
+    },
     "webhooks: deliver due events": {
         "task": "webhooks.tasks.webhooks_deliver_due_task",
         "schedule": crontab(minute="*"),
