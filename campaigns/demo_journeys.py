@@ -180,9 +180,10 @@ def _steps(campaign: Campaign, steps) -> None:
 
 
 def _spring_news(name: str, offer: Promotion, today: date) -> int:
-    """The finished one-off: sent 40 days ago to every member, 20 % held out."""
+    """The finished one-off: sent 20 days ago to every member, 20 % held out,
+    with a code valid for 30 days (its 14-day attribution window is over)."""
     sent_at = timezone.make_aware(
-        datetime.combine(today - timedelta(days=40), time(11))
+        datetime.combine(today - timedelta(days=20), time(11))
     )
     campaign = Campaign.objects.create(
         name=name, kind=Campaign.Kind.ONE_OFF, status=Campaign.Status.ACTIVE,

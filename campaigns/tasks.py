@@ -5,7 +5,9 @@ from datetime import date
 
 from celery import shared_task
 
+from campaigns.journeys import campaigns_run
 from campaigns.scores import scores_refresh
+from campaigns.services import segments_recount
 
 logger = logging.getLogger(__name__)
 
@@ -24,3 +26,22 @@ def scores_refresh_task(on: str | None = None) -> dict:
         result.seconds,
     )
     return result.as_dict()
+
+
+@shared_task(name="campaigns.tasks.campaigns_run_task")
+def campaigns_run_task() -> dict:
+    """Every few minutes: exit, enroll and send for every live campaign
+    (``campaigns.journeys.campaigns_run``). Idempotent; catches up after
+    downtime within each campaign's catch-up days."""
+    result = campaigns_run()
+    return {
+        "paused": result.paused,
+        "seconds": round(result.seconds, 2),
+        "campaigns": [vars(run) for run in result.campaigns],
+    }
+
+
+@shared_task(name="campaigns.tasks.segments_recount_task")
+def segments_recount_task() -> int:
+    """Nightly, after the scores: every segment's member count, for the list."""
+    return segments_recount()

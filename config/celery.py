@@ -75,6 +75,20 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "location, favourite specialist) that segments read. Set-based; a "
         "second run writes nothing.",
     },
+    "campaigns: count segments": {
+        "task": "campaigns.tasks.segments_recount_task",
+        "schedule": crontab(hour=3, minute=10),
+        "description": "Nightly, after the scores: count each segment's members "
+        "for the segment list (the editor counts live).",
+    },
+    "campaigns: run journeys and sends": {
+        "task": "campaigns.tasks.campaigns_run_task",
+        "schedule": crontab(minute="*/5"),
+        "description": "Every five minutes: end chains a visit ended, enroll "
+        "whom each live campaign's trigger found (the holdout split included), "
+        "send the due steps. Idempotent: nothing is sent twice; catches up "
+        "after downtime. Campaign settings' switch pauses it all.",
+    },
     "webhooks: deliver due events": {
         "task": "webhooks.tasks.webhooks_deliver_due_task",
         "schedule": crontab(minute="*"),
