@@ -69,6 +69,7 @@ class Condition:
     model: type | None = None
     choices: tuple[tuple[str, Promise], ...] = ()
     hint: Promise | str = ""
+    phrase: Promise | str = ""  # a window's label with its days: "… %(days)s days"
 
 
 @dataclass(frozen=True)
@@ -305,9 +306,11 @@ CONDITIONS: dict[str, Condition] = {
         Condition("total_spent", _("spent in all"), "number", NUM,
                   _plain("total_spent")),
         Condition("visits_in_days", _("visits in the last N days"), "window", NUM,
-                  _visits_window("count")),
+                  _visits_window("count"),
+                  phrase=_("visits in the last %(days)s days")),
         Condition("spend_in_days", _("spent in the last N days"), "window", NUM,
-                  _visits_window("money")),
+                  _visits_window("money"),
+                  phrase=_("spent in the last %(days)s days")),
         Condition("r_score", _("recency score (1–5)"), "number", NUM,
                   _plain("score__r_score"),
                   hint=_("Recomputed nightly; 5 = came most recently, 0 = no visit "
@@ -336,7 +339,8 @@ CONDITIONS: dict[str, Condition] = {
         Condition("points_balance", _("points balance"), "number", NUM,
                   _plain("wallet__available")),
         Condition("points_expiring", _("points expiring in the next N days"),
-                  "window", ("gte", "lte"), _points_expiring),
+                  "window", ("gte", "lte"), _points_expiring,
+                  phrase=_("points expiring in the next %(days)s days")),
         Condition("consent", _("consents to messages by"), "choice", SET,
                   _consent, choices=CHANNELS),
         Condition("joined_via", _("joined via"), "choice", SET,
@@ -460,20 +464,22 @@ def describe(definition, names: Callable[[type, list], list[str]] | None = None)
             if condition is None:
                 return "?"
             value = n.get("value")
-            if condition.kind == "flag":
-                return str(condition.label)
-            if condition.kind == "ids":
-                value = ", ".join(names(condition.model, value or []))
-            elif condition.kind == "choice":
-                labels = dict(condition.choices)
-                value = ", ".join(str(labels.get(v, v)) for v in value or [])
-            elif condition.kind == "window" and isinstance(value, dict):
-                value = gettext("%(amount)s in %(days)s days") % {
-                    "amount": value.get("amount"),
-                    "days": value.get("days"),
-                }
+            label = condition.label
             cmp = CMP_LABELS.get(n.get("cmp") or condition.cmps[0], "")
-            return f"{condition.label} {cmp} {value}"
+            if condition.kind == "flag":
+                return str(label)
+            if condition.kind in ("ids", "choice"):
+                if condition.kind == "ids":
+                    value = ", ".join(names(condition.model, value or []))
+                else:
+                    labels = dict(condition.choices)
+                    value = ", ".join(str(labels.get(v, v)) for v in value or [])
+                if condition.cmps == ("in",):
+                    return f"{label}: {value}"
+            elif condition.kind == "window" and isinstance(value, dict):
+                label = condition.phrase % {"days": value.get("days")}
+                value = value.get("amount")
+            return f"{label} {cmp} {value}"
         joiner = f" {gettext('or') if n.get('op') == 'or' else gettext('and')} "
         parts = [node(r, depth + 1) for r in n.get("rules") or []]
         parts = [p for p in parts if p]

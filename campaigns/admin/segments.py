@@ -28,7 +28,7 @@ from campaigns.models import Segment
 
 class SegmentForm(forms.ModelForm):
     definition = forms.JSONField(
-        label=_("rules"),
+        label=_("Rules"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "cols": 90}),
         help_text=_(
@@ -185,7 +185,6 @@ def _sample_row(member) -> dict:
     return {
         "id": member.pk,
         "name": str(member),
-        "card": member.card_code,
         "visits": member.visits_count,
         "last_visit": formats.date_format(timezone.localtime(last), "SHORT_DATE_FORMAT")
         if last else "—",

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from campaigns.demo_journeys import journeys_demo_ensure
+from campaigns.services import segments_recount
 
 
 class Command(BaseCommand):
@@ -31,6 +32,8 @@ class Command(BaseCommand):
         result = journeys_demo_ensure(
             russian=language.startswith("ru"), today=opts["today"]
         )
+        counted = segments_recount()
+        self.stdout.write(f"Segments counted: {counted}.")
         if not result.created:
             self.stdout.write("Demo campaigns already there: nothing added.")
             return
