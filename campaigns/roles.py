@@ -9,6 +9,13 @@ Merged with the other apps' ``ROLE_PERMISSIONS`` by ``manage.py setup_roles``
 from members.roles import ANALYST, FRONT_DESK, MANAGER
 
 _EDITABLE = ["promotion", "promotiongroup", "promocode"]
+_CAMPAIGN_MODELS = [
+    "campaign",
+    "campaignstep",
+    "enrollment",
+    "campaignsend",
+    "campaignsettings",
+]
 
 ROLE_PERMISSIONS = {
     MANAGER: [
@@ -21,6 +28,17 @@ ROLE_PERMISSIONS = {
         # Segments: who the program talks to; the built-in ones cannot be
         # deleted, nor one a promotion uses (``SegmentAdmin``).
         *(f"campaigns.{verb}_segment" for verb in ("view", "add", "change", "delete")),
+        # Campaigns and their steps; enrollments and sends are written by the
+        # runs (``campaigns.journeys``): looked at only.
+        *(
+            f"campaigns.{verb}_{model}"
+            for model in ("campaign", "campaignstep")
+            for verb in ("view", "add", "change")
+        ),
+        "campaigns.view_enrollment",
+        "campaigns.view_campaignsend",
+        "campaigns.view_campaignsettings",
+        "campaigns.change_campaignsettings",
     ],
     # "Is this code valid, and what does it give?": the desk looks, never edits.
     FRONT_DESK: [
@@ -34,5 +52,6 @@ ROLE_PERMISSIONS = {
         ),
         "campaigns.view_redemption",
         "campaigns.view_promotionusage",
+        *(f"campaigns.view_{model}" for model in _CAMPAIGN_MODELS),
     ],
 }

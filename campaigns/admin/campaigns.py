@@ -1,0 +1,580 @@
+"""Campaigns and journeys: edited with their steps by a manager, moved between
+statuses and run by hand from the list; each has a results page (treatment
+against control, ``campaigns.results``) and the list a program page summing
+them all. The settings are one row; enrollments and sends are read-only."""
+
+from __future__ import annotations
+
+import csv
+from decimal import ROUND_HALF_UP, Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.formats import number_format
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from campaigns import results
+from campaigns.admin.common import STATUS_COLORS
+from campaigns.journeys import campaigns_run
+from campaigns.models import (
+    Campaign,
+    CampaignSend,
+    CampaignSettings,
+    CampaignStep,
+    Enrollment,
+)
+from core.admin_helpers import ReadOnlyAdmin, nowrap_datetime
+from members.admin_helpers import MemberSearchMixin, member_link
+from members.models.messaging import Channel
+from members.money import money_text
+
+Trigger, Offer, Status = Campaign.Trigger, CampaignStep.Offer, Campaign.Status
+NEEDS_DAYS = {
+    Trigger.NO_VISIT,
+    Trigger.BIRTHDAY,
+    Trigger.POINTS_EXPIRING,
+    Trigger.SIGNED_UP,
+}
+CHANNELS = [c.value for c in Channel]
+
+
+# --- forms -------------------------------------------------------------------------
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = [
+            "name", "description", "kind", "status", "segment", "trigger",
+            "trigger_days", "trigger_categories", "lookback_days", "exit_on_visit",
+            "control_percent", "attribution_days", "send_at", "starts_at", "ends_at",
+        ]  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        kind, trigger = data.get("kind"), data.get("trigger") or ""
+        if kind == Campaign.Kind.ONE_OFF and trigger:
+            self.add_error("trigger", _("A one-off send has no trigger."))
+        if kind == Campaign.Kind.JOURNEY and not trigger:
+            self.add_error("trigger", _("A journey needs a trigger."))
+        if trigger in NEEDS_DAYS and not data.get("trigger_days"):
+            self.add_error("trigger_days", _("This trigger needs its number of days."))
+        starts, ends = data.get("starts_at"), data.get("ends_at")
+        if starts and ends and ends <= starts:
+            self.add_error("ends_at", _("The end must come after the start."))
+        return data
+
+
+class CampaignStepForm(forms.ModelForm):
+    class Meta:
+        model = CampaignStep
+        fields = [
+            "position", "delay_days", "template_key", "channels", "offer",
+            "promotion", "reward", "points", "offer_days",
+        ]  # fmt: skip
+        # Narrow inputs: the steps' table fits a laptop screen.
+        widgets = {
+            **{
+                name: forms.NumberInput(attrs={"style": "width:5em"})
+                for name in ("position", "delay_days", "points", "offer_days")
+            },
+            "template_key": forms.TextInput(attrs={"size": 16}),
+            "channels": forms.TextInput(attrs={"size": 14}),
+        }
+
+    def clean_channels(self):
+        given = [c.strip().lower() for c in self.cleaned_data["channels"].split(",")]
+        given = [c for c in given if c]
+        wrong = [c for c in given if c not in CHANNELS]
+        if wrong or not given:
+            raise forms.ValidationError(
+                _("Channels, separated by commas, from: %(channels)s.")
+                % {"channels": ", ".join(CHANNELS)}
+            )
+        return ",".join(dict.fromkeys(given))
+
+    def clean(self):
+        data = super().clean()
+        offer = data.get("offer") or ""
+        promotion = data.get("promotion")
+        if offer == Offer.PROMOTION:
+            if promotion is None:
+                self.add_error("promotion", _("Choose the promotion of the code."))
+            elif not promotion.code_required:
+                self.add_error(
+                    "promotion", _("The promotion must need a code to be personal.")
+                )
+        if offer == Offer.VOUCHER and data.get("reward") is None:
+            self.add_error("reward", _("Choose the voucher's reward."))
+        if offer == Offer.POINTS and not data.get("points"):
+            self.add_error("points", _("How many bonus points?"))
+        return data
+
+
+class CampaignStepInline(admin.TabularInline):
+    model = CampaignStep
+    form = CampaignStepForm
+    extra = 0
+    min_num = 1
+    ordering = ["position"]
+    verbose_name_plural = _(
+        "Steps: a message and an optional offer; the offer needs its promotion "
+        "(one that needs a code), its reward or its points"
+    )
+
+    def get_formset(self, request, obj=None, **kwargs):
+        return super().get_formset(request, obj, validate_min=True, **kwargs)
+
+
+# --- the list ------------------------------------------------------------------------
+
+
+def _number(value, places: int = 0) -> str:
+    # number_format cuts the digits off: round (half up) first.
+    value = Decimal(value).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    return number_format(value, places, use_l10n=True, force_grouping=True)
+
+
+def percent(rate) -> str:
+    return "—" if rate is None else f"{_number(rate * 100, 1)}\u00a0%"
+
+
+def points(diff) -> str:
+    """A difference of rates in percentage points: "+4.2 pp"."""
+    if diff is None:
+        return "—"
+    sign = "+" if diff > 0 else ("−" if diff < 0 else "")
+    return _("%(n)s pp") % {"n": f"{sign}{_number(abs(diff) * 100, 1)}"}
+
+
+def signed_money(amount) -> str:
+    if amount is None:
+        return "—"
+    if amount < 0:
+        return f"−{money_text(-amount)}"
+    return f"+{money_text(amount)}" if amount > 0 else money_text(amount)
+
+
+def roi_text(roi) -> str:
+    return "—" if roi is None else f"{_number(roi, 2)}\u00a0×"
+
+
+class CampaignChangeList(ChangeList):
+    """The page's campaigns get their result (a few queries for the page)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        found = results.results_for(self.result_list)
+        for campaign in self.result_list:
+            campaign.result = found.get(campaign.pk)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    inlines = [CampaignStepInline]
+    list_display = [
+        "name", "kind", "trigger_col", "status_col", "audience", "targeted_col",
+        "roi_col", "last_run_col",
+    ]  # fmt: skip
+    list_filter = ["status", "kind", "trigger", "segment"]
+    list_select_related = ["segment"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["launched_at", "last_run_at"]
+    actions = ["activate", "pause", "end", "run_now"]
+    fieldsets = [
+        (_("What"), {"fields": ["name", "description", "kind", "status"]}),
+        (
+            _("Audience and trigger"),
+            {
+                "fields": [
+                    "segment",
+                    ("trigger", "trigger_days"),
+                    "trigger_categories",
+                    "lookback_days",
+                    "exit_on_visit",
+                ],
+                "description": _(
+                    "A one-off has no trigger: it goes once to the audience. A "
+                    "journey has one; N days is needed for “no visit”, "
+                    "“birthday”, “points expire” and “signed up”."
+                ),
+            },
+        ),
+        (
+            _("Holdout and attribution"),
+            {
+                "fields": ["control_percent", "attribution_days"],
+                "description": _(
+                    "The control group gets nothing; a paid visit within the "
+                    "attribution window after the first step counts as a conversion."
+                ),
+            },
+        ),
+        (
+            _("Schedule"),
+            {
+                "fields": [
+                    "send_at",
+                    ("starts_at", "ends_at"),
+                    "launched_at",
+                    "last_run_at",
+                ]
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_enrolled=Count("enrollments"))
+
+    def get_changelist(self, request, **kwargs):
+        return CampaignChangeList
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "results/", view(self.program_view), name="campaigns_campaign_program"
+            ),
+            path(
+                "<int:object_id>/results/",
+                view(self.results_view),
+                name="campaigns_campaign_results",
+            ),
+            *super().get_urls(),
+        ]
+
+    # --- columns ---------------------------------------------------------------
+
+    @admin.display(description=_("trigger"), ordering="trigger")
+    def trigger_col(self, c):
+        if not c.trigger:
+            return "—"
+        label = c.get_trigger_display()
+        return f"{label} ({c.trigger_days})" if c.trigger in NEEDS_DAYS else label
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_col(self, c):
+        return format_html(
+            '<span style="display:inline-block;padding:1px 8px;border-radius:10px;'
+            'color:#fff;background:{};white-space:nowrap">{}</span>',
+            STATUS_COLORS.get(c.status, "#616161"),
+            c.get_status_display(),
+        )
+
+    @admin.display(description=_("audience"), ordering="segment__name")
+    def audience(self, c):
+        return c.segment.name if c.segment_id else _("All active members")
+
+    @admin.display(description=_("targeted"), ordering="n_enrolled")
+    def targeted_col(self, c):
+        return _number(getattr(c, "n_enrolled", 0))
+
+    @admin.display(description=_("ROI"))
+    def roi_col(self, c):
+        result = getattr(c, "result", None)
+        if result is None or result.roi is None:
+            return "—"
+        url = reverse("admin:campaigns_campaign_results", args=[c.pk])
+        return format_html('<a href="{}">{}</a>', url, roi_text(result.roi))
+
+    @admin.display(description=_("last run"), ordering="last_run_at")
+    def last_run_col(self, c):
+        return nowrap_datetime(c.last_run_at) if c.last_run_at else "—"
+
+    # --- actions -----------------------------------------------------------------
+
+    @admin.action(description=_("Activate"), permissions=["change"])
+    def activate(self, request, queryset):
+        self._status_set(request, queryset, Status.ACTIVE)
+
+    @admin.action(description=_("Pause"), permissions=["change"])
+    def pause(self, request, queryset):
+        self._status_set(request, queryset, Status.PAUSED)
+
+    @admin.action(description=_("End"), permissions=["change"])
+    def end(self, request, queryset):
+        self._status_set(request, queryset, Status.ENDED)
+
+    def _status_set(self, request, queryset, status: str) -> None:
+        if status == Status.ACTIVE:
+            stepless = list(
+                queryset.filter(steps__isnull=True).values_list("name", flat=True)
+            )
+            for name in stepless:
+                self.message_user(
+                    request, _("%(name)s has no step.") % {"name": name}, messages.ERROR
+                )
+            queryset = queryset.filter(steps__isnull=False).distinct()
+        done = Campaign.objects.filter(pk__in=queryset.values("pk")).exclude(
+            status=status
+        )
+        count = done.update(status=status)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d campaign is now %(status)s.",
+                "%(count)d campaigns are now %(status)s.",
+                count,
+            )
+            % {"count": count, "status": Status(status).label},
+            messages.SUCCESS if count else messages.WARNING,
+        )
+
+    @admin.action(description=_("Run now"), permissions=["change"])
+    def run_now(self, request, queryset):
+        run = campaigns_run(ids=list(queryset.values_list("pk", flat=True)))
+        if run.paused:
+            self.message_user(
+                request,
+                _("Sending is paused in the campaign settings."),
+                messages.WARNING,
+            )
+            return
+        if not run.campaigns:
+            self.message_user(
+                request, _("None of them is live now: active and within its dates."),
+                messages.WARNING,
+            )  # fmt: skip
+            return
+        for done in run.campaigns:
+            self.message_user(
+                request,
+                _(
+                    "%(name)s: %(enrolled)s enrolled, %(sent)s sent, %(ghosts)s held back."
+                )
+                % {
+                    "name": done.campaign,
+                    "enrolled": _number(done.enrolled),
+                    "sent": _number(done.sent),
+                    "ghosts": _number(done.ghosts),
+                },  # fmt: skip
+                messages.SUCCESS,
+            )
+
+    # --- results -----------------------------------------------------------------
+
+    def results_view(self, request, object_id):
+        campaign = get_object_or_404(Campaign, pk=object_id)
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        config = CampaignSettings.current()
+        treatment, control, costs = results.campaign_arms(campaign, config=config)
+        result = results.result_of(treatment, control, costs, config)
+        rows = result_rows(result)
+        if request.GET.get("format") == "csv":
+            return results_csv(campaign, result, costs)
+        cost_rows = [
+            (_("Discounts of the personal codes"), money_text(costs.discounts)),
+            (_("Bonus points"), money_text(costs.points)),
+            (_("Vouchers used"), money_text(costs.vouchers)),
+            (_("Messages"), money_text(costs.messages)),
+        ]
+        return TemplateResponse(
+            request,
+            "admin/campaigns/campaign/results.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Results"),
+                "subtitle": campaign.name,
+                "opts": self.model._meta,
+                "original": campaign,
+                "result": result,
+                "rows": rows,
+                "cost_rows": cost_rows,
+                "summary": summary_rows(result),
+                "margin": percent(result.gross_margin),
+            },
+        )
+
+    def program_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        campaigns, program = results.program_results()
+        rows = [
+            {
+                "campaign": c,
+                "targeted": _number(r.treatment.targeted),
+                "control": _number(r.control.targeted),
+                "conversion": f"{percent(r.treatment.conversion_rate)} / "
+                f"{percent(r.control.conversion_rate)}",
+                "uplift": points(r.uplift),
+                "incremental": signed_money(r.incremental_revenue),
+                "cost": money_text(r.cost),
+                "roi": roi_text(r.roi),
+                "enough": r.enough_data,
+                "reason": r.reason,
+            }  # fmt: skip
+            for c, r in campaigns
+        ]
+        totals = [
+            (_("Campaigns"), _number(program.campaigns)),
+            (_("Measured (with a control group)"), _number(program.measured)),
+            (_("With enough data"), _number(program.conclusive)),
+            (_("Members targeted"), _number(program.targeted)),
+            (_("Members in control groups"), _number(program.control)),
+            (_("Incremental revenue"), signed_money(program.incremental_revenue)),
+            (_("Incremental profit"), signed_money(program.incremental_profit)),
+            (_("Cost"), money_text(program.cost)),
+            (_("ROI"), roi_text(program.roi)),
+        ]
+        return TemplateResponse(
+            request,
+            "admin/campaigns/campaign/program.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Program results"),
+                "opts": self.model._meta,
+                "rows": rows,
+                "totals": totals,
+            },
+        )
+
+
+def _arm_cells(arm) -> list:
+    interval = (
+        "—"
+        if arm.conversion_rate is None
+        else f"{percent(arm.conversion_low)} – {percent(arm.conversion_high)}"
+    )
+    return [
+        _number(arm.targeted), _number(arm.sent), _number(arm.delivered),
+        _number(arm.redeemed), _number(arm.converted), percent(arm.conversion_rate),
+        interval,
+        "—" if arm.revenue_per_member is None else money_text(arm.revenue_per_member),
+    ]  # fmt: skip
+
+
+ROW_LABELS = [
+    _("Members targeted"), _("Messages sent"), _("Delivered"),
+    _("Offers redeemed"), _("Converted (a paid visit in the window)"),
+    _("Conversion rate"), _("Interval of the rate (95%)"), _("Revenue per member"),
+]  # fmt: skip
+
+
+def result_rows(result) -> list[tuple]:
+    return list(
+        zip(
+            ROW_LABELS,
+            _arm_cells(result.treatment),
+            _arm_cells(result.control),
+            strict=True,
+        )
+    )
+
+
+def summary_rows(result) -> list[tuple]:
+    def between(low, high, fmt) -> str:
+        return "" if low is None else f"{fmt(low)} … {fmt(high)}"
+
+    return [
+        (_("Conversion uplift"), points(result.uplift),
+         between(result.uplift_low, result.uplift_high, points)),
+        (_("Revenue per member, difference"), signed_money(result.revenue_diff),
+         between(result.revenue_diff_low, result.revenue_diff_high, signed_money)),
+        (_("Incremental revenue"), signed_money(result.incremental_revenue), ""),
+        (_("Incremental profit"), signed_money(result.incremental_profit), ""),
+        (_("Cost"), money_text(result.cost), ""),
+        (_("ROI"), roi_text(result.roi), ""),
+    ]  # fmt: skip
+
+
+def results_csv(campaign, result, costs) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="campaign-{campaign.pk}-results.csv"'
+    )
+    csv.writer(response).writerows(results.csv_rows(result, costs))
+    return response
+
+
+# --- settings, enrollments, sends ------------------------------------------------
+
+
+@admin.register(CampaignSettings)
+class CampaignSettingsAdmin(admin.ModelAdmin):
+    """One row: the list goes straight to it; added once, never deleted."""
+
+    fields = [
+        "sending_paused", "frequency_cap", "message_cost", "point_value",
+        "gross_margin", "program_control_percent",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request):
+        return (
+            super().has_add_permission(request)
+            and not CampaignSettings.objects.exists()
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        row = CampaignSettings.objects.order_by("pk").first()
+        if row is None and self.has_change_permission(request):
+            row = CampaignSettings.objects.create()  # the defaults, to edit
+        if row is None:
+            return super().changelist_view(request, extra_context)
+        return HttpResponseRedirect(
+            reverse("admin:campaigns_campaignsettings_change", args=[row.pk])
+        )
+
+
+class _MemberRows(MemberSearchMixin, ReadOnlyAdmin):
+    list_select_related = ["campaign", "member"]
+    search_fields = ["member__last_name", "member__first_name", "campaign__name"]
+    search_help_text = _("The member's phone, #number or name, or the campaign.")
+
+    @admin.display(description=_("member"), ordering="member__last_name")
+    def member_col(self, row):
+        return member_link(row.member)
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(_MemberRows):
+    list_display = [
+        "enrolled_col", "campaign", "member_col", "arm", "status", "step", "trigger_at",
+    ]  # fmt: skip
+    list_display_links = ["enrolled_col"]
+    list_filter = ["campaign", "arm", "status"]
+
+    @admin.display(description=_("enrolled"), ordering="enrolled_at")
+    def enrolled_col(self, e):
+        return nowrap_datetime(e.enrolled_at)
+
+
+@admin.register(CampaignSend)
+class CampaignSendAdmin(_MemberRows):
+    list_display = [
+        "created_col", "campaign", "step", "member_col", "arm", "channel", "status",
+        "offer_col",
+    ]  # fmt: skip
+    list_display_links = ["created_col"]
+    list_filter = ["campaign", "arm", "status", "channel"]
+    list_select_related = ["campaign", "member", "step__campaign", "code", "voucher"]
+
+    @admin.display(description=_("at"), ordering="created_at")
+    def created_col(self, s):
+        return nowrap_datetime(s.created_at)
+
+    @admin.display(description=_("offer"))
+    def offer_col(self, s):
+        if s.code_id:
+            return s.code.code
+        if s.voucher_id:
+            return s.voucher.code
+        if s.points:
+            return _("+%(n)s points") % {"n": _number(s.points)}
+        return "—"
