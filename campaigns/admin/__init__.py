@@ -8,6 +8,6 @@ Statuses move, promotions are copied and codes are made only through
 them). ``PromotionUsage`` has no page: the promotion list shows it.
 """
 
-from campaigns.admin import campaigns, codes, promotions, redemptions, segments
+from campaigns.admin import campaigns, codes, promotions, redemptions, runs, segments
 
-__all__ = ["campaigns", "codes", "promotions", "redemptions", "segments"]
+__all__ = ["campaigns", "codes", "promotions", "redemptions", "runs", "segments"]

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from campaigns import selectors, services
+from campaigns.admin.backtest import BacktestMixin
 from campaigns.admin.common import Status, changelist_url, status_badge
 from campaigns.admin.preview import PreviewMixin
 from campaigns.forms import CodesGenerateForm, PromotionForm
@@ -105,7 +106,7 @@ def budget_parts(p: Promotion) -> list[str]:
 
 
 @admin.register(Promotion)
-class PromotionAdmin(PreviewMixin, admin.ModelAdmin):
+class PromotionAdmin(BacktestMixin, PreviewMixin, admin.ModelAdmin):
     form = PromotionForm
     list_display = [
         "name",
