@@ -60,6 +60,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Lead, TruncDate
 from django.utils import timezone
+from django.utils.formats import date_format, number_format
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from campaigns.journeys import CONSENT_CHANNELS, program_control_ids
@@ -422,7 +424,8 @@ def campaign_backtest(
             "Consent is the members' consent today on the first step's channels; "
             "the weekly frequency cap is not replayed."
         ),  # fmt: skip
-        _("%(month)s counts up to today.") % {"month": firsts[-1].strftime("%Y-%m")},
+        _("%(month)s counts up to today.")
+        % {"month": capfirst(date_format(firsts[-1], "YEAR_MONTH_FORMAT"))},
     ]
     costs = _step_costs(steps, config, notes)
     table: dict[date, list] = {}
@@ -508,7 +511,7 @@ def _step_costs(steps, config, notes) -> _Costs:
                 notes.append(
                     _("Promo codes: %(percent)s%% of the member's average paid "
                       "visit in the window, as if every code were used.")
-                    % {"percent": promotion.percent}
+                    % {"percent": number_format(promotion.percent.normalize())}
                 )  # fmt: skip
             else:
                 notes.append(

@@ -10,9 +10,32 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.formats import date_format, number_format
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.backtest import backtest
+from members.money import money_text
+
+
+def _number(value) -> str:
+    return number_format(value, force_grouping=True)
+
+
+def _shown(result) -> list[list[str]]:
+    """The table for people: months by name, grouped numbers, money."""
+    head = result.as_table()[0]
+    lines = [head]
+    for row in [*result.rows, result.total]:
+        label = (
+            _("Total") if row is result.total
+            else capfirst(date_format(row.month, "YEAR_MONTH_FORMAT"))
+        )  # fmt: skip
+        lines.append([
+            str(label), _number(row.occurrences), _number(row.members),
+            _number(row.messages), _number(row.points), money_text(row.money),
+        ])  # fmt: skip
+    return lines
 
 
 class BacktestForm(forms.Form):
@@ -39,7 +62,7 @@ class BacktestMixin:
         result = table = None
         if form.is_valid():
             result = backtest(obj, months=form.cleaned_data["months"])
-            table = result.as_table()
+            table = _shown(result)
         return TemplateResponse(
             request,
             "admin/campaigns/backtest.html",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.db.models import Count
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -77,7 +78,7 @@ class CampaignStepForm(forms.ModelForm):
         # Narrow inputs: the steps' table fits a laptop screen.
         widgets = {
             **{
-                name: forms.NumberInput(attrs={"style": "width:5em"})
+                name: forms.NumberInput(attrs={"style": "width:4em"})
                 for name in ("position", "delay_days", "points", "offer_days")
             },
             "template_key": forms.TextInput(attrs={"size": 16}),
@@ -126,6 +127,16 @@ class CampaignStepInline(admin.TabularInline):
 
     def get_formset(self, request, obj=None, **kwargs):
         return super().get_formset(request, obj, validate_min=True, **kwargs)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # No add/change/view icons beside the promotion and the reward: the
+        # steps' table stays within the page (they have their own pages).
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        widget = getattr(field, "widget", None)
+        if isinstance(widget, RelatedFieldWidgetWrapper):
+            widget.can_add_related = widget.can_change_related = False
+            widget.can_delete_related = widget.can_view_related = False
+        return field
 
 
 # --- the list ------------------------------------------------------------------------
