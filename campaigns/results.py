@@ -37,6 +37,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns import stats
+from campaigns.journeys import program_control_ids
 from campaigns.models import (
     Arm,
     Campaign,
@@ -45,7 +46,7 @@ from campaigns.models import (
     CampaignStep,
     Redemption,
 )
-from members.models import Message, Visit
+from members.models import Member, Message, Visit
 from members.money import money
 from rewards.models import Voucher
 
@@ -314,3 +315,67 @@ def csv_rows(result: stats.CampaignResult, costs: Costs) -> list[list[str]]:
     rows.append(["cost", plain(result.cost), ""])
     rows.append(["enough_data", "yes" if result.enough_data else "no", ""])
     return rows
+
+
+# --- the program-wide control group --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProgramHoldout:
+    """Members every campaign reaches against the program-wide control group
+    (no campaign ever takes them on), over the last ``days`` days."""
+
+    days: int
+    percent: Decimal
+    result: stats.CampaignResult
+
+
+def program_holdout(*, now=None, days: int = 90, config=None) -> ProgramHoldout | None:
+    """The program as a whole: paid visits and revenue per member of the
+    active members outside the program's control group against those in it,
+    over the last ``days`` days (two aggregate queries). None when the
+    program has no control group."""
+    config = config or CampaignSettings.current()
+    if not config.program_control_percent:
+        return None
+    now = now or timezone.now()
+    since = now - timedelta(days=days)
+    revenue = Coalesce(
+        Subquery(
+            Visit.objects.filter(
+                member_id=OuterRef("pk"), status=Visit.Status.PAID,
+                paid_at__gt=since, paid_at__lte=now,
+            )
+            .order_by()
+            .values("member_id")
+            .annotate(total=Sum(F("amount_paid") - F("amount_refunded")))
+            .values("total")[:1],
+            output_field=DecimalField(max_digits=14, decimal_places=2),
+        ),
+        Value(Decimal("0")),
+    )  # fmt: skip
+    control_ids = program_control_ids(config)
+    arms = {}
+    for name, members in (
+        ("treatment", Member.objects.exclude(pk__in=control_ids)),
+        ("control", Member.objects.filter(pk__in=control_ids)),
+    ):
+        row = (
+            members.filter(status=Member.Status.ACTIVE)
+            .annotate(revenue=revenue)
+            .aggregate(
+                n=Count("pk"),
+                converted=Count("pk", filter=Q(revenue__gt=0)),
+                total=Coalesce(Sum("revenue"), Value(Decimal("0"))),
+                squares=Coalesce(Sum(F("revenue") * F("revenue")), Value(Decimal("0"))),
+            )
+        )
+        arms[name] = stats.Arm(
+            targeted=row["n"], converted=row["converted"],
+            revenue_total=row["total"], revenue_sum_squares=row["squares"],
+        )  # fmt: skip
+    result = stats.campaign_result(
+        arms["treatment"], arms["control"], cost_money=Decimal("0"),
+        gross_margin=config.gross_margin / 100,
+    )  # fmt: skip
+    return ProgramHoldout(days, config.program_control_percent, result)

@@ -109,7 +109,7 @@ class ResultsMixin:
             for c, r in campaigns
         ]
         totals = [
-            (_("Campaigns"), _number(program.campaigns)),
+            (_("Campaigns with enrollments"), _number(program.campaigns)),
             (_("Measured (with a control group)"), _number(program.measured)),
             (_("With enough data"), _number(program.conclusive)),
             (_("Members targeted"), _number(program.targeted)),
@@ -119,6 +119,7 @@ class ResultsMixin:
             (_("Cost"), money_text(program.cost)),
             (_("ROI"), roi_text(program.roi)),
         ]
+        holdout = results.program_holdout()
         return TemplateResponse(
             request,
             "admin/campaigns/campaign/program.html",
@@ -128,6 +129,9 @@ class ResultsMixin:
                 "opts": self.model._meta,
                 "rows": rows,
                 "totals": totals,
+                "holdout": holdout,
+                "holdout_rows": result_rows(holdout.result) if holdout else [],
+                "holdout_summary": summary_rows(holdout.result)[:2] if holdout else [],
             },
         )
 

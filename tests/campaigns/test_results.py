@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from campaigns import results
+from campaigns.holdout import in_control
 from campaigns.models import (
     Arm,
     Campaign,
@@ -261,3 +262,21 @@ def test_the_query_count_does_not_grow_with_the_members(members, visit):
     with CaptureQueriesContext(connection) as queries:
         results.program_results()
     assert len(queries) == 5  # campaigns, settings, arms, sends, discounts
+
+
+def test_the_program_holdout_compares_reached_and_held_out_members(record_visit):
+    config = CampaignSettings.objects.create(program_control_percent=D("50"))
+    assert results.program_holdout(config=config) is not None
+    members = [MemberFactory() for _ in range(12)]
+    control = [m for m in members if in_control(config.program_salt, m.pk, 50)]
+    reached = [m for m in members if m not in control]
+    for member in reached[:2]:
+        record_visit(member)  # 3,000.00 each
+    result = results.program_holdout(config=config).result
+    assert result.control.targeted == len(control)
+    assert result.treatment.targeted == len(reached)
+    assert result.treatment.converted == 2 and result.control.converted == 0
+    assert result.treatment.revenue_total == D("6000.00")
+
+    CampaignSettings.objects.filter(pk=config.pk).update(program_control_percent=0)
+    assert results.program_holdout(config=CampaignSettings.current()) is None
