@@ -37,12 +37,11 @@ from django.db.models.functions import (
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns.backtest import (
+from campaigns.backtest_common import (
     ZERO,
     Backtest,
     Month,
     as_date,
-    day_start,
     local_date,
     month_of,
     run,
@@ -51,6 +50,7 @@ from campaigns.backtest import (
 )
 from campaigns.models import CampaignSettings, Promotion
 from campaigns.segments import definition_q
+from campaigns.triggers import day_start
 from members.models import Member, Visit, VisitLine
 from rewards.selectors import program_settings
 

@@ -404,8 +404,8 @@ def test_the_admin_page(admin_user, record_visit, rf):
 
     response = page("3")
     assert response.status_code == 200
-    assert b"2025-04" in response.content and b"cp-notes" in response.content
-    assert b"2025-04" not in page("99").content  # out of range: the form's error
+    assert b"April 2025" in response.content and b"cp-notes" in response.content
+    assert b"April 2025" not in page("99").content  # out of range: the form's error
     promotion = PromotionFactory(percent=Decimal("10"))
     promotion_admin = type("P", (BacktestMixin, admin.ModelAdmin), {})(Promotion, site)
     assert "campaigns_promotion_backtest" in [
