@@ -42,7 +42,7 @@ from campaigns.models import Promotion, PromotionGroup  # noqa: E402
 from members.demo import catalogue_ensure  # noqa: E402
 from members.models import Location, Member, Service, ServiceCategory  # noqa: E402
 from members.services import VisitLineInput  # noqa: E402
-from rewards.services import checkout_quote  # noqa: E402
+from rewards.services import checkout_commit, checkout_quote  # noqa: E402
 
 
 def setup(members: int) -> None:
@@ -127,18 +127,56 @@ def phase(label: str, quotes: int, rnd: random.Random) -> float:
     return wall / quotes
 
 
+def commits(label: str, count: int, rnd: random.Random) -> float:
+    """``checkout_commit`` of ``count`` visits (each its own transaction):
+    what recording the promotions applied costs (redemptions, usage rows,
+    bonus points)."""
+    location = Location.objects.first()
+    services = list(Service.objects.filter(is_active=True))
+    members = list(Member.objects.order_by("pk")[:200])
+    baskets = [
+        (rnd.choice(members),
+         [VisitLineInput(service=s) for s in rnd.sample(services, rnd.randint(1, 3))])
+        for _ in range(count + 1)
+    ]  # fmt: skip
+    member, lines = baskets[0]
+    with CaptureQueriesContext(connection) as ctx:
+        result = checkout_commit(member=member, location=location, lines=lines)
+    applied = sum(1 for b in result.quote.benefits if b.kind == "promotion")
+    start = time.perf_counter()
+    cpu = time.process_time()
+    for member, lines in baskets[1:]:
+        checkout_commit(member=member, location=location, lines=lines)
+    wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    print(
+        f"{label}: {count / wall:,.0f} visits/s in one process, "
+        f"{wall / count * 1e3:,.1f} ms per visit ({cpu / count * 1e3:,.1f} ms CPU), "
+        f"{len(ctx.captured_queries)} queries for a visit with {applied} promotions"
+    )
+    return wall / count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quotes", type=int, default=2000)
     parser.add_argument("--promotions", type=int, default=50)
+    parser.add_argument(
+        "--commits", type=int, default=0,
+        help="also record this many visits with and without the promotions",
+    )  # fmt: skip
     args = parser.parse_args()
     setup(200)
     Promotion.objects.all().delete()
     rnd = random.Random(1)
     base = phase("no promotion", args.quotes, rnd)
+    if args.commits:
+        commits("no promotion", args.commits, random.Random(2))
     promotions_make(args.promotions)
     rnd = random.Random(1)
     loaded = phase(f"{args.promotions} active promotions", args.quotes, rnd)
+    if args.commits:
+        commits(f"{args.promotions} active promotions", args.commits, random.Random(2))
     print(
         f"==> {args.promotions} promotions add {(loaded - base) * 1e6:,.0f} µs to a "
         f"quote ({(loaded / base - 1) * 100:+.0f} %), "

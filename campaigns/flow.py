@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,13 +28,42 @@ from campaigns.codes import code_error
 from campaigns.models import PromoCode, Promotion, PromotionUsage, Redemption
 from campaigns.refunds import bonus_key as _bonus_key
 from campaigns.refunds import redemption_lines, redemptions_refund_partial
+from campaigns.rules import PREFETCH, active_rules, rule_of
 from members.models import VisitLine
 from members.visit_flow import VisitPartiallyRefunded, VisitRecorded, VisitReversed
-from rewards.models import Voucher
-from rewards.services.points import points_bonus, points_bonus_reverse
+from rewards.models import Reward, Voucher
+from rewards.services.points import points_bonus_reverse, points_bonuses
 from rewards.services.vouchers import voucher_cancel, voucher_issue
 
 ZERO = Decimal("0.00")
+
+
+def _rules_of(ids: list[int]) -> dict:
+    """The promotions as the checkout priced them: the process's cached rules
+    (no query), read from the database only for one not cached (a preview)."""
+    rules = {rule.id: rule for rule in active_rules() if rule.id in ids}
+    missing = [pid for pid in ids if pid not in rules]
+    if missing:
+        for promotion in (
+            Promotion.objects.filter(pk__in=missing)
+            .select_related("group", "reward")
+            .prefetch_related(*PREFETCH)
+        ):
+            rules[promotion.pk] = rule_of(promotion)
+    return rules
+
+
+def _usage_save(usages) -> None:
+    """The locked usage rows' new figures: one statement, sent as a batch
+    (``bulk_update`` builds a CASE per field and row, costlier than the
+    statement itself at a checkout)."""
+    table = PromotionUsage._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET redemptions = %s, money = %s, points = %s "
+            "WHERE promotion_id = %s",
+            [(u.redemptions, u.money, u.points, u.promotion_id) for u in usages],
+        )
 
 
 class CampaignVisitReaction:
@@ -46,28 +76,31 @@ class CampaignVisitReaction:
             return ()
         visit = event.visit
         ids = sorted({b.params["promotion"] for b in applied})
-        promotions = Promotion.objects.select_related("reward").in_bulk(ids)
-        for pid in ids:  # the usage rows exist before they are locked
-            PromotionUsage.objects.get_or_create(promotion_id=pid)
+        promotions = _rules_of(ids)
+        # The usage rows exist before they are locked (one INSERT … ON
+        # CONFLICT DO NOTHING), then are locked in id order.
+        PromotionUsage.objects.bulk_create(
+            [PromotionUsage(promotion_id=pid) for pid in ids], ignore_conflicts=True
+        )
         usages = {
             u.promotion_id: u
             for u in PromotionUsage.objects.select_for_update()
             .filter(promotion_id__in=ids)
             .order_by("promotion_id")
         }
-        codes = {
-            c.code: c
-            for c in PromoCode.objects.filter(
-                code__in=[b.params["code"] for b in applied if "code" in b.params]
-            )
-        }
+        typed = [b.params["code"] for b in applied if "code" in b.params]
+        codes = (
+            {c.code: c for c in PromoCode.objects.filter(code__in=typed)}
+            if typed
+            else {}
+        )
         lines = getattr(visit, "lines_recorded", None) or list(
             VisitLine.objects.filter(visit=visit).order_by("pk")
         )
-        redemptions = []
+        redemptions, bonuses = [], []
         for benefit in applied:
             promotion = promotions[benefit.params["promotion"]]
-            usage = usages[promotion.pk]
+            usage = usages[promotion.id]
             points = self._points(promotion, benefit, quote)
             if (
                 promotion.effect == Promotion.Effect.POINTS_MULTIPLIER
@@ -84,38 +117,42 @@ class CampaignVisitReaction:
             usage.redemptions += 1
             usage.money += benefit.amount
             usage.points += points
-            usage.save(update_fields=["redemptions", "money", "points"])
+            voucher = None
+            if promotion.effect == Promotion.Effect.VOUCHER and promotion.reward_id:
+                voucher = voucher_issue(
+                    member=visit.member,
+                    reward=Reward.objects.get(pk=promotion.reward_id),
+                    key=f"{_bonus_key(promotion.id, visit.pk)}:voucher",
+                    source=Voucher.Source.PROMOTION,
+                )
             redemptions.append(
-                Redemption.objects.create(
-                    promotion=promotion,
+                Redemption(
+                    promotion_id=promotion.id,
                     visit=visit,
                     member_id=visit.member_id,
                     code=code,
                     money=benefit.amount,
                     points=points,
                     lines=redemption_lines(benefit, lines),
+                    voucher=voucher,
                     created_at=visit.paid_at,
                 )
             )
-            if promotion.effect == Promotion.Effect.VOUCHER and promotion.reward_id:
-                redemption = redemptions[-1]
-                redemption.voucher = voucher_issue(
-                    member=visit.member,
-                    reward=promotion.reward,
-                    key=f"{_bonus_key(promotion.pk, visit.pk)}:voucher",
-                    source=Voucher.Source.PROMOTION,
-                )
-                redemption.save(update_fields=["voucher"])
             if points:
-                points_bonus(
-                    member=visit.member,
-                    points=points,
-                    key=_bonus_key(promotion.pk, visit.pk),
-                    reason="promotion_bonus",
-                    params={"promotion": promotion.pk, "name": promotion.name,
-                            "visit": visit.pk},
-                    lifetime_days=promotion.points_lifetime_days,
-                )  # fmt: skip
+                bonuses.append({
+                    "points": points,
+                    "key": _bonus_key(promotion.id, visit.pk),
+                    "reason": "promotion_bonus",
+                    "params": {"promotion": promotion.id, "name": promotion.name,
+                               "visit": visit.pk},
+                    "lifetime_days": promotion.points_lifetime_days,
+                })  # fmt: skip
+        # One UPDATE for the usage rows, one INSERT for the redemptions, one
+        # wallet posting for all the bonus points.
+        _usage_save(usages.values())
+        Redemption.objects.bulk_create(redemptions)
+        if bonuses:
+            points_bonuses(member=visit.member, items=bonuses)
         return tuple(redemptions)
 
     @staticmethod

@@ -649,6 +649,48 @@ def points_bonus(
     return entry
 
 
+def points_bonuses(
+    *, member: Member, items: list[dict], actor=None
+) -> list[LedgerEntry]:
+    """Several bonuses for one member at once (``points_bonus`` each: ``points``,
+    ``key``, ``reason``, ``params``, ``lifetime_days``), under one lock of the
+    wallet and one write of it: a visit with several bonus promotions.
+    Idempotent by each key."""
+    if any(item["points"] <= 0 for item in items):
+        raise ValidationError(
+            _("Bonus points must be positive."), code="invalid_points"
+        )
+    if not items:
+        return []
+    now = timezone.now()
+    state = wallet_lock(member.pk, now=now)
+    existing = {
+        e.idempotency_key: e
+        for e in LedgerEntry.objects.filter(
+            idempotency_key__in=[item["key"] for item in items]
+        )
+    }
+    settings = selectors.program_settings()
+    entries = []
+    for item in items:
+        entry = existing.get(item["key"])
+        if entry is None:
+            entry = _credit(
+                state,
+                kind=Kind.BONUS,
+                points=item["points"],
+                key=item["key"],
+                reason=item["reason"],
+                params={"points": item["points"], **(item.get("params") or {})},
+                actor=actor,
+                now=now,
+                lifetime_days=item.get("lifetime_days") or settings.lot_lifetime_days,
+            )
+        entries.append(entry)
+    wallet_save(state)
+    return entries
+
+
 @transaction.atomic
 def points_bonus_reverse(
     *,
