@@ -2,8 +2,10 @@
 applied, within their limits; undo them when the visit is cancelled or refunded.
 
 Listed last in ``REGULARS_VISIT_REACTIONS``; runs in the visit's transaction
-(the member row locked). Limits are enforced here, under a row lock on each
-promotion's usage row (taken in id order): two checkouts racing for the last
+(the member row locked). Budgets are enforced here, under a row lock on the
+usage row of each promotion that has one (taken in id order; a promotion
+without a budget or a maximum keeps no usage row, so checkouts applying it
+never queue on one): two checkouts racing for the last
 redemption or the last of a budget cannot both get it — the second one's
 visit is refused (``promotion_used_up``) and the till quotes again. A single-use
 code is claimed with one conditional UPDATE. Bonus points are credited as a
@@ -77,17 +79,25 @@ class CampaignVisitReaction:
         visit = event.visit
         ids = sorted({b.params["promotion"] for b in applied})
         promotions = _rules_of(ids)
-        # The usage rows exist before they are locked (one INSERT … ON
-        # CONFLICT DO NOTHING), then are locked in id order.
-        PromotionUsage.objects.bulk_create(
-            [PromotionUsage(promotion_id=pid) for pid in ids], ignore_conflicts=True
-        )
-        usages = {
-            u.promotion_id: u
-            for u in PromotionUsage.objects.select_for_update()
-            .filter(promotion_id__in=ids)
-            .order_by("promotion_id")
-        }
+        # Only a promotion with a budget or a maximum of redemptions keeps a
+        # usage row, locked here: every checkout applying it waits for the
+        # one before. One without is counted from its redemptions instead,
+        # so checkouts applying it never queue on one row.
+        budgeted = [pid for pid in ids if promotions[pid].has_budget]
+        usages = {}
+        if budgeted:
+            # The rows exist before they are locked (one INSERT … ON CONFLICT
+            # DO NOTHING), then are locked in id order.
+            PromotionUsage.objects.bulk_create(
+                [PromotionUsage(promotion_id=pid) for pid in budgeted],
+                ignore_conflicts=True,
+            )
+            usages = {
+                u.promotion_id: u
+                for u in PromotionUsage.objects.select_for_update()
+                .filter(promotion_id__in=budgeted)
+                .order_by("promotion_id")
+            }
         typed = [b.params["code"] for b in applied if "code" in b.params]
         codes = (
             {c.code: c for c in PromoCode.objects.filter(code__in=typed)}
@@ -100,7 +110,9 @@ class CampaignVisitReaction:
         redemptions, bonuses = [], []
         for benefit in applied:
             promotion = promotions[benefit.params["promotion"]]
-            usage = usages[promotion.id]
+            usage = usages.get(promotion.id) or PromotionUsage(
+                promotion_id=promotion.id
+            )
             points = self._points(promotion, benefit, quote)
             if (
                 promotion.effect == Promotion.Effect.POINTS_MULTIPLIER
@@ -149,7 +161,8 @@ class CampaignVisitReaction:
                 })  # fmt: skip
         # One UPDATE for the usage rows, one INSERT for the redemptions, one
         # wallet posting for all the bonus points.
-        _usage_save(usages.values())
+        if usages:
+            _usage_save(usages.values())
         Redemption.objects.bulk_create(redemptions)
         if bonuses:
             points_bonuses(member=visit.member, items=bonuses)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import (
     CharField,
     Count,
@@ -55,7 +55,7 @@ from campaigns.models import (
     CampaignStep,
     Enrollment,
 )
-from campaigns.segments import definition_q
+from campaigns.segments import big_sorts, definition_q
 from campaigns.triggers import trigger_rows
 from members.messaging.services import OutgoingMessage, messages_queue_bulk
 from members.messaging.unsubscribe import unsubscribe_url
@@ -118,7 +118,7 @@ def campaigns_run(now: datetime | None = None, *, ids=None) -> RunResult:
 
 def campaign_run(campaign_id: int, *, now: datetime, config=None) -> CampaignRun:
     config = config or CampaignSettings.current()
-    with transaction.atomic():
+    with big_sorts():  # a transaction; the audience's subqueries hashed
         campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
         run = CampaignRun(campaign=campaign.name)
         steps = list(campaign.steps.order_by("position"))

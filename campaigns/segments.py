@@ -20,11 +20,23 @@ local midnight after it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import Case, Count, F, IntegerField, Q, Sum, When
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Sum,
+    When,
+)
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext
@@ -39,6 +51,8 @@ from members.models import (
     VisitLine,
 )
 from rewards.models import PointLot, Tier, Wallet
+
+WORK_MEM = "256MB"  # for the statements over all members (``big_sorts``)
 
 CMP_LABELS = {
     "gte": _("at least"),
@@ -75,6 +89,10 @@ class Condition:
 @dataclass(frozen=True)
 class Clock:
     today: date
+    # One member (a checkout's promotion): each subquery correlated to the
+    # member (EXISTS, an index probe); else set-based (IN / NOT IN, hashed,
+    # see ``big_sorts``).
+    single: bool = False
 
     def day_start(self, day: date) -> datetime:
         return timezone.make_aware(datetime.combine(day, time.min))
@@ -128,8 +146,14 @@ def _window(value) -> tuple[int, Decimal]:
     return _days(value.get("days")), _number(value.get("amount"))
 
 
-def _member_in(subquery, cmp: str = "in") -> Q:
-    q = Q(pk__in=subquery)
+def _member_in(rows, member: str, clock: Clock, cmp: str = "in") -> Q:
+    """Members found in ``rows`` (a queryset with the member id in
+    ``member``): ``IN (SELECT …)`` over all members, or ``EXISTS`` correlated
+    to the one member; ``cmp="not_in"`` negates."""
+    if clock.single:
+        q = Q(Exists(rows.filter(**{member: OuterRef("pk")})))
+    else:
+        q = Q(pk__in=rows.values(member))
     return ~q if cmp == "not_in" else q
 
 
@@ -167,12 +191,14 @@ def _visits_window(measure: str):
         if cmp == "gte":
             if amount <= 0:
                 return Q()
-            return _member_in(rows.filter(total__gte=amount).values("member_id"))
+            return _member_in(rows.filter(total__gte=amount), "member_id", clock)
         if cmp == "lte":  # none at all counts as 0
-            return ~Q(pk__in=rows.filter(total__gt=amount).values("member_id"))
+            return _member_in(
+                rows.filter(total__gt=amount), "member_id", clock, "not_in"
+            )
         if amount <= 0:
-            return ~Q(pk__in=rows.filter(total__gt=0).values("member_id"))
-        return _member_in(rows.filter(total=amount).values("member_id"))
+            return _member_in(rows.filter(total__gt=0), "member_id", clock, "not_in")
+        return _member_in(rows.filter(total=amount), "member_id", clock)
 
     return build
 
@@ -182,8 +208,8 @@ def _visited_category(cmp, value, clock: Clock) -> Q:
         visit__status=Visit.Status.PAID,
         visit__member__isnull=False,
         service__category_id__in=_ids(value),
-    ).values("visit__member_id")
-    return _member_in(lines, cmp)
+    )
+    return _member_in(lines, "visit__member_id", clock, cmp)
 
 
 def _never_tried(cmp, value, clock: Clock) -> Q:
@@ -202,8 +228,8 @@ def _points_expiring(cmp, value, clock: Clock) -> Q:
         .annotate(total=Sum("remaining"))
     )
     if cmp == "lte":
-        return ~Q(pk__in=lots.filter(total__gt=amount).values("member_id"))
-    return _member_in(lots.filter(total__gte=max(amount, 1)).values("member_id"))
+        return _member_in(lots.filter(total__gt=amount), "member_id", clock, "not_in")
+    return _member_in(lots.filter(total__gte=max(amount, 1)), "member_id", clock)
 
 
 def birthday_days_q(days: int, today: date) -> Q:
@@ -238,7 +264,7 @@ def _birthday_month(cmp, value, clock: Clock) -> Q:
 
 def _tier(cmp, value, clock: Clock) -> Q:
     return _member_in(
-        Wallet.objects.filter(tier_id__in=_ids(value)).values("member_id"), cmp
+        Wallet.objects.filter(tier_id__in=_ids(value)), "member_id", clock, cmp
     )
 
 
@@ -305,6 +331,12 @@ CONDITIONS: dict[str, Condition] = {
                   _plain("visits_count")),
         Condition("total_spent", _("spent in all"), "number", NUM,
                   _plain("total_spent")),
+        Condition("visits_12m", _("visits in the last 12 months"), "number", NUM,
+                  _plain("score__visits_12m"),
+                  hint=_("Recomputed nightly: quick on any number of members.")),
+        Condition("spend_12m", _("spent in the last 12 months"), "number", NUM,
+                  _plain("score__spend_12m"),
+                  hint=_("Recomputed nightly: quick on any number of members.")),
         Condition("visits_in_days", _("visits in the last N days"), "window", NUM,
                   _visits_window("count"),
                   phrase=_("visits in the last %(days)s days")),
@@ -352,10 +384,13 @@ CONDITIONS: dict[str, Condition] = {
 # --- the tree --------------------------------------------------------------------
 
 
-def definition_q(definition: dict, today: date | None = None) -> Q:
+def definition_q(
+    definition: dict, today: date | None = None, *, single: bool = False
+) -> Q:
     """The definition as one ``Q`` over active members (raises
-    ``DefinitionError`` with a message for people)."""
-    clock = Clock(today or timezone.localdate())
+    ``DefinitionError`` with a message for people); ``single`` for a
+    queryset of one member (correlated subqueries)."""
+    clock = Clock(today or timezone.localdate(), single)
     return _node_q(definition or {}, clock, depth=0)
 
 
@@ -405,16 +440,29 @@ def segment_members(definition: dict, today: date | None = None):
     return active_members().filter(definition_q(definition, today))
 
 
+@contextmanager
+def big_sorts():
+    """A transaction in which PostgreSQL may hash a subquery of a million
+    member ids (``NOT IN`` stays one pass): ``work_mem`` raised for it only."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        yield
+
+
 def segment_count(definition: dict, today: date | None = None) -> int:
-    return segment_members(definition, today).count()
+    with big_sorts():
+        return segment_members(definition, today).count()
 
 
 def segment_sample(definition: dict, size: int = 20, today: date | None = None):
-    return list(
-        segment_members(definition, today)
-        .select_related("wallet__tier")
-        .order_by(F("last_visit_at").desc(nulls_last=True), "pk")[:size]
-    )
+    with big_sorts():
+        return list(
+            segment_members(definition, today)
+            .select_related("wallet__tier")
+            .order_by(F("last_visit_at").desc(nulls_last=True), "pk")[:size]
+        )
 
 
 def member_segments(
@@ -425,7 +473,7 @@ def member_segments(
     if not definitions:
         return frozenset()
     flags = {
-        f"s{sid}": Case(When(definition_q(d, today), then=1), default=0,
+        f"s{sid}": Case(When(definition_q(d, today, single=True), then=1), default=0,
                         output_field=IntegerField())
         for sid, d in definitions.items()
     }  # fmt: skip

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q
+from django.db.models import Count, DecimalField, F, Q, Sum, Value
+from django.db.models.functions import Coalesce
 
 from campaigns.models import PromotionUsage, Redemption
 from members.models import Visit, VisitLine
@@ -70,3 +71,26 @@ def visits_recent(*, member_id: int, days: set[int], at: datetime) -> dict[int, 
         ).values_list("paid_at", flat=True)
     )
     return {d: sum(1 for t in times if t >= start) for d, start in since.items()}
+
+
+def given_money():
+    """Per promotion: the money its live redemptions took off (less what
+    partial refunds gave back), for a promotion that keeps no usage row."""
+    return Coalesce(
+        Sum(
+            F("redemptions__money") - F("redemptions__money_refunded"),
+            filter=Q(redemptions__reversed_at__isnull=True),
+        ),
+        Value(Decimal("0")),
+        output_field=DecimalField(max_digits=14, decimal_places=2),
+    )
+
+
+def given_points():
+    return Coalesce(
+        Sum(
+            F("redemptions__points") - F("redemptions__points_refunded"),
+            filter=Q(redemptions__reversed_at__isnull=True),
+        ),
+        Value(0),
+    )

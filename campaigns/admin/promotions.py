@@ -86,7 +86,11 @@ def weekly_window(p: Promotion) -> str:
 
 def budget_parts(p: Promotion) -> list[str]:
     """What the promotion has given against its budget: "12 300 ₽ of 50 000 ₽"."""
-    spent, points = p.usage_money or 0, p.usage_points or 0
+    if p.budget_money is None and p.budget_points is None and p.max_redemptions is None:
+        # No budget, no usage row: what its redemptions gave.
+        spent, points = getattr(p, "given_money", 0), getattr(p, "given_points", 0)
+    else:
+        spent, points = p.usage_money or 0, p.usage_points or 0
     parts = []
     if p.budget_money is not None:
         parts.append(
@@ -237,6 +241,8 @@ class PromotionAdmin(BacktestMixin, PreviewMixin, admin.ModelAdmin):
                 live_redemptions=selectors.redemptions_summary(),
                 usage_money=F("usage__money"),
                 usage_points=F("usage__points"),
+                given_money=selectors.given_money(),
+                given_points=selectors.given_points(),
             )
         )
 
@@ -328,6 +334,11 @@ class PromotionAdmin(BacktestMixin, PreviewMixin, admin.ModelAdmin):
             usage = getattr(p, "usage", None) if p.pk else None
             p.usage_money = usage.money if usage else 0
             p.usage_points = usage.points if usage else 0
+            if p.pk:
+                given = Promotion.objects.filter(pk=p.pk).aggregate(
+                    money=selectors.given_money(), points=selectors.given_points()
+                )
+                p.given_money, p.given_points = given["money"], given["points"]
         parts = budget_parts(p)
         if not parts:
             return "—"

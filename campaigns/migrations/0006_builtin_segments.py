@@ -26,10 +26,10 @@ BUILTIN = [
         "regular",
         gettext_noop("Regulars"),
         gettext_noop(
-            "At least 3 visits in the last 180 days, the last one within 60 days."
+            "At least 3 visits in the last 12 months, the last one within 60 days."
         ),
         _all(
-            _rule("visits_in_days", "gte", {"days": 180, "amount": 3}),
+            _rule("visits_12m", "gte", 3),
             _rule("last_visit_days", "lte", 60),
         ),
     ),

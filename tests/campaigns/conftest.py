@@ -144,6 +144,23 @@ def all_benefits(quote) -> list[tuple[str, Decimal]]:
 
 
 def usage_of(promotion) -> tuple[int, Decimal, int]:
+    """(redemptions, money, points) a promotion has given: its usage row when
+    it has a budget (the row the checkout locks), else its live redemptions
+    (a promotion without a budget keeps no usage row)."""
+    promotion.refresh_from_db()
+    budgeted = (
+        promotion.budget_money is not None
+        or promotion.budget_points is not None
+        or promotion.max_redemptions is not None
+    )
+    if not budgeted:
+        assert not PromotionUsage.objects.filter(promotion=promotion).exists()
+        live = Redemption.objects.filter(promotion=promotion, reversed_at__isnull=True)
+        return (
+            live.count(),
+            sum((r.money - r.money_refunded for r in live), Decimal("0.00")),
+            sum(r.points - r.points_refunded for r in live),
+        )
     usage = PromotionUsage.objects.filter(promotion=promotion).first()
     if usage is None:
         return (0, Decimal("0.00"), 0)
