@@ -16,9 +16,17 @@ that day (in the program's time zone, as the rewards daily jobs count days):
   lines not wholly refunded), over all history up to ``on``; a tie goes to the
   one visited last.
 
+The same run refreshes ``MemberCategory``, the service categories each of those
+members has tried: per member and category, the first and last paid visit and
+the number of paid visits with a line of it not wholly refunded, over all
+history up to ``on``. One upsert writes the rows that are new or changed, one
+delete removes those no longer backed (the visit was refunded or cancelled,
+the member erased, or a past date is given).
+
 Set-based: one upsert (``INSERT … SELECT … ON CONFLICT DO UPDATE``) computes
 every row in the database, whatever the number of members, plus a count and a
-delete of the rows of erased members. The same SQL runs on PostgreSQL and on
+delete of the rows of erased members (and the upsert and delete of the
+categories). The same SQL runs on PostgreSQL and on
 SQLite ≥ 3.35; only the local date of the last visit differs. Rows whose values
 would not change are not written, so running again for the same date writes
 nothing, and a past date gives what that night would have given.
@@ -39,6 +47,7 @@ from rewards.services.batch.common import day_end
 
 WINDOW_DAYS = 365
 SCORE_TABLE = "campaigns_memberscore"
+CATEGORY_TABLE = "campaigns_membercategory"
 COLUMNS = (
     "computed_on",
     "recency_days",
@@ -141,6 +150,40 @@ UPSERT = """
     ON CONFLICT (member_id) DO UPDATE SET {assign}
     WHERE NOT ({same})"""
 
+# Lines still paid for, with their visit, category and member, of the members
+# that are scored: what backs a ``MemberCategory`` row.
+CATEGORY_LINES = f"""
+    FROM members_visitline l
+    JOIN members_visit v ON v.id = l.visit_id
+    JOIN members_service sv ON sv.id = l.service_id
+    JOIN members_member mb ON mb.id = v.member_id
+    WHERE {PAID.format(a="v")}
+      AND l.refunded_quantity < l.quantity
+      AND mb.status IN (%(active)s, %(blocked)s)"""
+
+CATEGORY_COLUMNS = ("first_at", "last_at", "visits")
+
+# Every member's categories; a row only written when new or changed.
+CATEGORY_UPSERT = f"""
+    INSERT INTO {CATEGORY_TABLE} (member_id, category_id, {", ".join(CATEGORY_COLUMNS)})
+    SELECT v.member_id, sv.category_id,
+           MIN(v.paid_at), MAX(v.paid_at), COUNT(DISTINCT v.id)
+    {CATEGORY_LINES}
+    GROUP BY v.member_id, sv.category_id
+    ON CONFLICT (member_id, category_id) DO UPDATE SET
+        {", ".join(f"{c} = excluded.{c}" for c in CATEGORY_COLUMNS)}
+    WHERE {" OR ".join(f"{CATEGORY_TABLE}.{c} <> excluded.{c}" for c in CATEGORY_COLUMNS)}"""
+
+# The rows no longer backed by a line still paid for up to ``on``. A single
+# NOT EXISTS, so that PostgreSQL runs it as one anti-join.
+CATEGORY_DELETE = f"""
+    DELETE FROM {CATEGORY_TABLE}
+    WHERE NOT EXISTS (
+        SELECT 1
+        {CATEGORY_LINES}
+          AND v.member_id = {CATEGORY_TABLE}.member_id
+          AND sv.category_id = {CATEGORY_TABLE}.category_id)"""
+
 
 @dataclass(frozen=True)
 class ScoresResult:
@@ -149,6 +192,8 @@ class ScoresResult:
     written: int  # rows inserted or changed (0 when run again)
     deleted: int  # rows of erased members removed
     seconds: float
+    categories_written: int = 0  # ``MemberCategory`` rows inserted or changed
+    categories_deleted: int = 0  # ``MemberCategory`` rows no longer backed
 
     def as_dict(self) -> dict:
         return {**asdict(self), "on": self.on.isoformat()}
@@ -210,9 +255,10 @@ def _params(on: date) -> dict:
 def scores_refresh(on: date | None = None) -> ScoresResult:
     """Recompute every member's ``MemberScore`` as of business date ``on``.
 
-    ``on`` defaults to today in the program's time zone. Three statements in
+    ``on`` defaults to today in the program's time zone. Five statements in
     one transaction, whatever the number of members: delete the rows of erased
-    members, count the members scored, upsert their rows.
+    members, count the members scored, upsert their rows; then delete the
+    ``MemberCategory`` rows no longer backed and upsert the others.
     """
     started = time.monotonic()
     on = on or timezone.localdate()
@@ -233,10 +279,16 @@ def scores_refresh(on: date | None = None) -> ScoresResult:
         scored = cur.fetchone()[0]
         cur.execute(upsert_sql(connection.vendor), params)
         written = cur.rowcount
+        cur.execute(CATEGORY_DELETE, params)
+        categories_deleted = cur.rowcount
+        cur.execute(CATEGORY_UPSERT, params)
+        categories_written = cur.rowcount
     return ScoresResult(
         on=on,
         scored=scored,
         written=written,
         deleted=deleted,
         seconds=round(time.monotonic() - started, 3),
+        categories_written=categories_written,
+        categories_deleted=categories_deleted,
     )

@@ -42,6 +42,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.categories import members_with_category
+from campaigns.models import MemberCategory
 from members.models import (
     Location,
     Member,
@@ -204,12 +206,27 @@ def _visits_window(measure: str):
 
 
 def _visited_category(cmp, value, clock: Clock) -> Q:
-    lines = VisitLine.objects.filter(
-        visit__status=Visit.Status.PAID,
-        visit__member__isnull=False,
-        service__category_id__in=_ids(value),
-    )
-    return _member_in(lines, "visit__member_id", clock, cmp)
+    ids = _ids(value)
+    if clock.single:  # one member, live: their own visit lines
+        lines = VisitLine.objects.filter(
+            visit__status=Visit.Status.PAID,
+            visit__member__isnull=False,
+            service__category_id__in=ids,
+        )
+        return _member_in(lines, "visit__member_id", clock, cmp)
+    # All members: the nightly table of categories tried (``scores_refresh``),
+    # a semi-join or an anti-join (NOT EXISTS) over a few million small rows
+    # instead of the visit lines.
+    tried = Q(pk__in=members_with_category(ids))
+    if cmp == "not_in":
+        return ~Q(
+            Exists(
+                MemberCategory.objects.filter(
+                    member_id=OuterRef("pk"), category_id__in=ids
+                )
+            )
+        )
+    return tried
 
 
 def _never_tried(cmp, value, clock: Clock) -> Q:
@@ -359,9 +376,11 @@ CONDITIONS: dict[str, Condition] = {
         Condition("main_location", _("most visited location"), "ids", SET,
                   _column_in("score__main_location_id"), model=Location),
         Condition("visited_category", _("has visited the category"), "ids", ("in",),
-                  _visited_category, model=ServiceCategory),
+                  _visited_category, model=ServiceCategory,
+                  hint=_("As of the nightly refresh of the scores.")),
         Condition("never_tried_category", _("has never tried the category"), "ids",
-                  ("in",), _never_tried, model=ServiceCategory),
+                  ("in",), _never_tried, model=ServiceCategory,
+                  hint=_("As of the nightly refresh of the scores.")),
         Condition("favourite_specialist", _("favourite specialist"), "ids", SET,
                   _column_in("score__favourite_specialist_id"), model=Specialist),
         Condition("birthday_in_days", _("birthday within the next N days"), "number",

@@ -19,4 +19,4 @@ from campaigns.models.promotions import (  # noqa: F401
     PromotionUsage,
     Redemption,
 )
-from campaigns.models.segments import MemberScore, Segment  # noqa: F401
+from campaigns.models.segments import MemberCategory, MemberScore, Segment  # noqa: F401

@@ -10,7 +10,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Location, Member, Specialist
+from members.models import Location, Member, ServiceCategory, Specialist
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
@@ -110,3 +110,50 @@ class MemberScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}: R{self.r_score} F{self.f_score} M{self.m_score}"
+
+
+class MemberCategory(models.Model):
+    """A service category a member has tried: one row per member and category
+    with a paid visit that has a line of it not wholly refunded, recomputed
+    nightly with the scores (``campaigns.scores.scores_refresh``). Read by the
+    "visited category" / "never tried category" segment conditions
+    (``campaigns.categories.members_with_category``).
+    """
+
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.CASCADE,
+        related_name="+",
+        # Indexed by the unique constraint (member first) and the index of
+        # Meta (category first): no index of their own.
+        db_index=False,
+        verbose_name=_("member"),
+    )
+    category = models.ForeignKey(
+        ServiceCategory,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("category"),
+    )
+    first_at = models.DateTimeField(_("first visit"))
+    last_at = models.DateTimeField(_("last visit"))
+    visits = models.PositiveIntegerField(_("visits"))
+
+    class Meta:
+        verbose_name = _("category tried")
+        verbose_name_plural = _("categories tried")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "category"], name="member_category_unique"
+            ),
+        ]
+        indexes = [
+            # "Members who tried these categories": category first.
+            models.Index(
+                fields=["category", "member"], name="member_category_by_category"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.category_id} × {self.visits}"

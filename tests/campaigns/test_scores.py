@@ -11,7 +11,8 @@ import pytest
 from celery.schedules import crontab
 from django.core.management import CommandError, call_command
 
-from campaigns.models import MemberScore
+from campaigns.categories import members_with_category
+from campaigns.models import MemberCategory, MemberScore
 from campaigns.scores import scores_refresh
 from campaigns.tasks import scores_refresh_task
 from config.celery import BEAT_SCHEDULE
@@ -23,8 +24,8 @@ from tests.factories import LocationFactory, MemberFactory
 
 ON = date(2025, 6, 10)
 # Statements of one run, whatever the number of members: savepoint, delete,
-# count, upsert, release.
-QUERIES = 5
+# count, upsert, categories delete, categories upsert, release.
+QUERIES = 7
 
 
 @pytest.fixture
@@ -284,6 +285,11 @@ def test_erased_members_are_dropped_and_blocked_ones_kept(visit):
         kept.pk,
         blocked.pk,
     }
+    assert result.categories_deleted == 1
+    assert set(MemberCategory.objects.values_list("member_id", flat=True)) == {
+        kept.pk,
+        blocked.pk,
+    }
 
 
 @pytest.mark.parametrize("count", [3, 30])
@@ -300,6 +306,7 @@ def test_query_count_does_not_grow_with_members(
         result = scores_refresh(ON)
 
     assert result.scored == MemberScore.objects.count() == count + 1
+    assert result.categories_written == MemberCategory.objects.count() == count
 
 
 def test_default_date_is_today_in_the_business_zone(visit, member):
@@ -346,3 +353,107 @@ def test_command_prints_a_summary(visit, member, capsys):
 def test_command_refuses_a_bad_or_future_date(db, value):
     with pytest.raises(CommandError):
         call_command("scores_refresh", "--date", value)
+
+
+# --- Categories tried (MemberCategory) --------------------------------------
+
+
+@pytest.fixture
+def tried(record_visit):
+    """``tried(member, days_ago, *services)``: a paid visit at noon ``days_ago``
+    days before ON, one line per service."""
+
+    def make(member, days_ago, *services, **kwargs):
+        day = ON - timedelta(days=days_ago)
+        return record_visit(
+            member,
+            lines=[VisitLineInput(service=s) for s in services],
+            paid_at=moscow(day.year, day.month, day.day, 12, 0),
+            **kwargs,
+        )
+
+    return make
+
+
+def categories(member) -> dict:
+    """``{category_id: (first_at, last_at, visits)}`` of ``member``."""
+    return {
+        row.category_id: (row.first_at, row.last_at, row.visits)
+        for row in MemberCategory.objects.filter(member=member)
+    }
+
+
+def noon(days_ago):
+    day = ON - timedelta(days=days_ago)
+    return moscow(day.year, day.month, day.day, 12, 0)
+
+
+def test_categories_tried_with_first_last_and_visits(
+    tried, member, service, addon, facial, manicure
+):
+    from members.services.refunds import visit_refund_partial
+
+    tried(member, 400, service)  # before the 12 months: all history counts
+    tried(member, 30, service, addon, facial)  # two lines of one category
+    tried(member, 10, facial, facial)
+    paid = tried(member, 5, manicure, service)
+    nails_line = paid.lines.get(service=manicure)
+    visit_refund_partial(visit=paid, lines=[(nails_line, 1)], key="r1")
+    visit_cancel(visit=tried(member, 2, manicure))
+    other = MemberFactory()
+    tried(other, 1, manicure)
+    MemberFactory()  # without visits
+
+    result = scores_refresh(ON)
+
+    assert categories(member) == {
+        service.category_id: (noon(400), noon(5), 3),
+        facial.category_id: (noon(30), noon(10), 2),
+    }
+    assert categories(other) == {manicure.category_id: (noon(1), noon(1), 1)}
+    assert (result.categories_written, result.categories_deleted) == (3, 0)
+    assert list(members_with_category([manicure.category_id])) == [
+        {"member_id": other.pk}
+    ]
+    assert sorted(
+        row["member_id"]
+        for row in members_with_category([facial.category_id, manicure.category_id])
+    ) == sorted([member.pk, other.pk])
+
+
+def test_a_refunded_visit_takes_its_category_out(tried, member, service, facial):
+    tried(member, 20, service)
+    facial_visit = tried(member, 10, facial, service)
+    scores_refresh(ON)
+    assert set(categories(member)) == {service.category_id, facial.category_id}
+
+    visit_refund(visit=facial_visit)
+    result = scores_refresh(ON)
+
+    assert categories(member) == {service.category_id: (noon(20), noon(20), 1)}
+    assert (result.categories_written, result.categories_deleted) == (1, 1)
+
+
+def test_a_past_date_ignores_later_category_visits(tried, member, service, facial):
+    tried(member, 40, service)
+    tried(member, 10, service, facial)  # after the past date
+    scores_refresh(ON)
+    past = ON - timedelta(days=30)
+
+    result = scores_refresh(past)
+
+    assert categories(member) == {service.category_id: (noon(40), noon(40), 1)}
+    assert (result.categories_written, result.categories_deleted) == (1, 1)
+
+
+def test_running_again_writes_no_category_row(tried, service, facial):
+    for k, member in enumerate(MemberFactory.create_batch(3)):
+        tried(member, k, service, *[facial] * k)
+    first = scores_refresh(ON)
+    before = list(MemberCategory.objects.order_by("pk").values())
+
+    result = scores_refresh(ON)
+
+    assert (first.categories_written, first.categories_deleted) == (5, 0)
+    assert (result.categories_written, result.categories_deleted) == (0, 0)
+    assert list(MemberCategory.objects.order_by("pk").values()) == before

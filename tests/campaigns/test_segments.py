@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from campaigns import segments
 from campaigns.models import Segment
+from campaigns.scores import scores_refresh
 from campaigns.segments import DefinitionError, definition_q, describe
 from members.models import Member
 from members.services import VisitLineInput
@@ -129,6 +130,12 @@ def test_categories_visited_and_never_tried(record_visit, catalogue):
     massage_client = MemberFactory()
     record_visit(massage_client)  # the default line: a massage
     face = catalogue["facial"].category
+    # All members: as of the nightly table; one member (a checkout): live.
+    assert members_of(rule("visited_category", "in", [face.pk])) == set()
+    assert segments.member_segments(
+        face_client.pk, {1: rule("visited_category", "in", [face.pk])}
+    ) == {1}
+    scores_refresh()
 
     assert members_of(rule("visited_category", "in", [face.pk])) == {face_client.pk}
     never = members_of(rule("never_tried_category", "in", [face.pk]))
