@@ -29,6 +29,7 @@ from campaigns.models import (
     CampaignStep,
 )
 from core.admin_helpers import nowrap_datetime
+from members.models import MessageTemplate
 from members.models.messaging import Channel
 
 Trigger, Offer, Status = Campaign.Trigger, CampaignStep.Offer, Campaign.Status
@@ -95,6 +96,18 @@ class CampaignStepForm(forms.ModelForm):
                 % {"channels": ", ".join(CHANNELS)}
             )
         return ",".join(dict.fromkeys(given))
+
+    def clean_template_key(self):
+        key = self.cleaned_data.get("template_key") or ""
+        if key and not MessageTemplate.objects.filter(key=key, is_active=True).exists():
+            raise forms.ValidationError(
+                _(
+                    "No message template “%(key)s”: add one for each channel and "
+                    "language under Messages → Message templates."
+                )
+                % {"key": key}
+            )
+        return key
 
     def clean(self):
         data = super().clean()

@@ -47,6 +47,24 @@ def manager(staff):
     return staff(M)
 
 
+@pytest.fixture(autouse=True)
+def winback_template(db):
+    """The steps below name the "winback" message templates."""
+    MessageTemplate.objects.get_or_create(
+        key="winback", channel="sms", language="en", defaults={"body": "Hi"}
+    )
+
+
+def test_a_step_needs_an_existing_message_template(manager):
+    page = manager.post(
+        reverse("admin:campaigns_campaign_add"),
+        form_data(steps=[{"template_key": "no-such-key"}]),
+    )
+    assert page.status_code == 200
+    assert "No message template" in page.content.decode()
+    assert not Campaign.objects.exists()
+
+
 def form_data(steps=(), **fields) -> dict:
     """The campaign form as the browser posts it, with its steps' formset."""
     data = {
@@ -169,8 +187,8 @@ def test_status_actions_and_run_now(manager, record_visit):
     assert campaign.status == "active"
 
     for channel in ("sms", "push"):
-        MessageTemplate.objects.create(
-            key="winback", channel=channel, language="en", body="Hi"
+        MessageTemplate.objects.get_or_create(
+            key="winback", channel=channel, language="en", defaults={"body": "Hi"}
         )
     CampaignStep.objects.filter(campaign=campaign).update(channels="sms")
     Campaign.objects.filter(pk=campaign.pk).update(control_percent=0)
