@@ -12,8 +12,18 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from campaigns.codes import codes_generate
-from campaigns.models import PromoCode, Promotion, PromotionGroup, Segment
+from campaigns.models import (
+    Campaign,
+    CampaignSend,
+    CampaignSettings,
+    CampaignStep,
+    PromoCode,
+    Promotion,
+    PromotionGroup,
+    Segment,
+)
 from campaigns.segments import definition_errors, definition_refs
+from rewards.models import Reward
 from rewards.program_io import Change, ModelSection
 
 _CODE_REFS = {
@@ -162,4 +172,106 @@ def campaigns_sections() -> list:
             where={"batch": ""},
         ),
         BatchSection(),
+        ModelSection(
+            "campaign_settings",
+            CampaignSettings,
+            key="pk",
+            singleton=True,
+            exclude=("program_salt",),
+        ),
+        CampaignSection(
+            "campaigns",
+            Campaign,
+            key="name",
+            refs={"segment": "name"},
+            many={"trigger_categories": "code"},
+            exclude=("salt", "launched_at", "last_run_at", "created_at"),
+        ),
     ]
+
+
+STEP_FIELDS = ("position", "delay_days", "template_key", "channels", "offer",
+               "points", "offer_days")  # fmt: skip
+
+
+class CampaignSection(ModelSection):
+    """Campaigns by name, each with its steps in order (a step's promotion
+    and reward by name). The run's own records (when it was launched or last
+    ran, the holdout's salt, its enrollments) stay with the installation."""
+
+    def _row(self, obj) -> dict:
+        row = super()._row(obj)
+        row["steps"] = [_step_row(step) for step in obj.steps.order_by("position")]
+        return row
+
+    def changes(self, data: Any) -> list[Change]:
+        out = super().changes(
+            [{k: v for k, v in row.items() if k != "steps"} for row in data]
+            if isinstance(data, list)
+            else data
+        )
+        for row in data:
+            if not isinstance(row, dict) or "steps" not in row:
+                continue
+            steps = [_step_in(step, row.get("name", "")) for step in row["steps"]]
+            campaign = Campaign.objects.filter(name=row.get("name")).first()
+            have = (
+                [_step_row(s) for s in campaign.steps.order_by("position")]
+                if campaign
+                else []
+            )
+            if have == [_step_row(s) for s in steps]:
+                continue
+
+            name = row.get("name")
+
+            def apply(name=name, steps=steps):
+                campaign = Campaign.objects.get(name=name)
+                if CampaignSend.objects.filter(campaign=campaign).exists():
+                    raise ValidationError(
+                        _("Campaign “%(name)s” has sent: its steps stay as they are.")
+                        % {"name": name}
+                    )
+                CampaignStep.objects.filter(campaign=campaign).delete()
+                for step in steps:
+                    step.campaign = campaign
+                    step.save()
+
+            out.append(
+                Change(self.name, _("set the steps of campaign %(name)s")
+                       % {"name": name}, apply)
+            )  # fmt: skip
+        return out
+
+
+def _step_row(step: CampaignStep) -> dict:
+    row = {name: getattr(step, name) for name in STEP_FIELDS}
+    row["promotion"] = step.promotion.name if step.promotion_id else None
+    row["reward"] = step.reward.name if step.reward_id else None
+    return row
+
+
+def _step_in(row, campaign: str) -> CampaignStep:
+    if not isinstance(row, dict):
+        raise ValidationError(
+            _("Campaign “%(name)s”: a step must be an object.") % {"name": campaign}
+        )
+    step = CampaignStep(**{k: row[k] for k in STEP_FIELDS if k in row})
+    for field, model in (("promotion", Promotion), ("reward", Reward)):
+        name = row.get(field)
+        if name:
+            found = model.objects.filter(name=name).first()
+            if found is None:
+                raise ValidationError(
+                    _("Campaign “%(name)s”: no %(what)s “%(key)s”.")
+                    % {"name": campaign, "what": model._meta.verbose_name, "key": name}
+                )
+            setattr(step, field, found)
+    try:
+        step.full_clean(exclude=["campaign"])
+    except ValidationError as exc:
+        raise ValidationError(
+            _("Campaign “%(name)s”: %(error)s")
+            % {"name": campaign, "error": "; ".join(exc.messages)}
+        ) from None
+    return step

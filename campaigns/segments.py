@@ -512,6 +512,8 @@ def definition_refs(definition, convert: Callable[[type, list], list]):
         if condition is None or condition.kind != "ids":
             return dict(definition)
         return {**definition, "value": convert(condition.model, definition["value"])}
+    if "rules" not in definition:
+        return dict(definition)
     return {
         **definition,
         "rules": [definition_refs(r, convert) for r in definition.get("rules") or []],

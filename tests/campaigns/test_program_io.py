@@ -6,10 +6,19 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from campaigns.codes import codes_generate
-from campaigns.models import PromoCode, Promotion, PromotionGroup
+from campaigns.models import (
+    Campaign,
+    CampaignSettings,
+    CampaignStep,
+    PromoCode,
+    Promotion,
+    PromotionGroup,
+    Segment,
+)
 from rewards.models import Tier
 from rewards.program_io import program_export, program_import
 from tests.factories import LocationFactory
@@ -104,3 +113,41 @@ def test_a_bad_document_changes_nothing(configured, tmp_path, change, message):
         run("program_import", str(path))
 
     assert not Promotion.objects.filter(description="changed").exists()
+
+
+def test_campaigns_travel_with_their_steps(configured):
+    CampaignSettings.objects.create(frequency_cap=3)
+    segment = Segment.objects.create(name="Thrice", definition={})
+    offer = Promotion.objects.get(name="Welcome")
+    campaign = Campaign.objects.create(
+        name="Win-back", trigger="no_visit", trigger_days=42, segment=segment,
+        status="active", control_percent=Decimal("15"),
+    )  # fmt: skip
+    CampaignStep.objects.create(campaign=campaign, position=1, template_key="wb1",
+                                offer="promotion", promotion=offer)  # fmt: skip
+    CampaignStep.objects.create(campaign=campaign, position=2, delay_days=28,
+                                template_key="wb2", channels="sms")  # fmt: skip
+    document = json.loads(json.dumps(program_export()))
+    (row,) = document["campaigns"]
+    assert row["segment"] == "Thrice" and "salt" not in row
+    assert [s["template_key"] for s in row["steps"]] == ["wb1", "wb2"]
+    assert row["steps"][0]["promotion"] == "Welcome"
+    assert document["campaign_settings"]["frequency_cap"] == 3
+
+    assert program_import(document) == []  # the same again: no change
+
+    Campaign.objects.all().delete()
+    changes = program_import(document, dry_run=True)
+    assert not Campaign.objects.exists()
+    assert {c.section for c in changes} >= {"campaigns"}
+    program_import(document)
+    copy = Campaign.objects.get(name="Win-back")
+    assert copy.segment == segment and copy.control_percent == Decimal("15")
+    assert list(copy.steps.values_list("position", "template_key", "delay_days")) == [
+        (1, "wb1", 0),
+        (2, "wb2", 28),
+    ]
+
+    row["steps"][0]["promotion"] = "No such"
+    with pytest.raises(ValidationError, match="No such"):
+        program_import(document)
