@@ -80,9 +80,9 @@ from campaigns.backtest_common import (
 from campaigns.journeys import CONSENT_CHANNELS, program_control_ids
 from campaigns.models import Campaign, CampaignSettings, CampaignStep, Promotion
 from campaigns.segments import definition_q
-from campaigns.triggers import day_start
 from members.models import Member, Visit, VisitLine
 from rewards.models import PointLot
+from rewards.selectors import day_start
 
 Trigger = Campaign.Trigger
 ZERO = Decimal("0.00")

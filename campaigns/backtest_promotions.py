@@ -50,9 +50,8 @@ from campaigns.backtest_common import (
 )
 from campaigns.models import CampaignSettings, Promotion
 from campaigns.segments import definition_q
-from campaigns.triggers import day_start
 from members.models import Member, Visit, VisitLine
-from rewards.selectors import program_settings
+from rewards.selectors import day_start, program_settings
 
 Effect = Promotion.Effect
 DECIMAL = DecimalField(max_digits=14, decimal_places=4)

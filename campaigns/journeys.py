@@ -57,10 +57,13 @@ from campaigns.models import (
 )
 from campaigns.segments import big_sorts, definition_q
 from campaigns.triggers import trigger_rows
-from members.messaging.services import OutgoingMessage, messages_queue_bulk
+from members.messaging.services import (
+    CONSENT_CHANNELS,
+    OutgoingMessage,
+    messages_queue_bulk,
+)
 from members.messaging.unsubscribe import unsubscribe_url
 from members.models import Member, Message, Visit
-from members.models.messaging import Channel
 from rewards.models import Voucher
 from rewards.services.points import points_bonus
 from rewards.services.vouchers import voucher_issue
@@ -69,7 +72,6 @@ logger = logging.getLogger(__name__)
 
 CHUNK = 5000
 CAP_DAYS = 7
-CONSENT_CHANNELS = (Channel.SMS, Channel.EMAIL, Channel.PUSH)
 
 
 @dataclass

@@ -22,7 +22,8 @@ from campaigns.models import (
     PromotionGroup,
     Segment,
 )
-from campaigns.segments import definition_errors, definition_refs
+from campaigns.segment_text import definition_refs
+from campaigns.segments import definition_errors
 from rewards.models import Reward
 from rewards.program_io import Change, ModelSection
 

@@ -19,10 +19,11 @@ local midnight after it.
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import connection, transaction
@@ -39,7 +40,6 @@ from django.db.models import (
 )
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.categories import members_with_category
@@ -53,6 +53,7 @@ from members.models import (
     VisitLine,
 )
 from rewards.models import PointLot, Tier, Wallet
+from rewards.selectors import day_start
 
 WORK_MEM = "256MB"  # for the statements over all members (``big_sorts``)
 
@@ -96,12 +97,9 @@ class Clock:
     # see ``big_sorts``).
     single: bool = False
 
-    def day_start(self, day: date) -> datetime:
-        return timezone.make_aware(datetime.combine(day, time.min))
-
     def since(self, days: int) -> datetime:
         """The start of the window "the last ``days`` days" (today included)."""
-        return self.day_start(self.today - timedelta(days=max(days, 1) - 1))
+        return day_start(self.today - timedelta(days=max(days, 1) - 1))
 
 
 # --- building blocks -------------------------------------------------------------
@@ -170,8 +168,8 @@ def _days_ago(column: str):
         n = _days(value)
         # days since = today − local date of the column; "≥ N" is "before the
         # start of the day N − 1 days ago".
-        start_next = clock.day_start(clock.today - timedelta(days=n - 1))
-        start = clock.day_start(clock.today - timedelta(days=n))
+        start_next = day_start(clock.today - timedelta(days=n - 1))
+        start = day_start(clock.today - timedelta(days=n))
         if cmp == "gte":
             return Q(**{f"{column}__lt": start_next})
         if cmp == "lte":
@@ -258,17 +256,13 @@ def birthday_days_q(days: int, today: date) -> Q:
     for offset in range(days + 1):
         day = today + timedelta(days=offset)
         spans.setdefault(day.month, []).append(day.day)
-        if day.month == 2 and day.day == 28 and not _leap(day.year):
+        if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
             spans[2].append(29)
     q = Q()
     for month, month_days in spans.items():
         q |= Q(birthday__month=month, birthday__day__gte=min(month_days),
                birthday__day__lte=max(month_days))  # fmt: skip
     return q
-
-
-def _leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 def _birthday_in(cmp, value, clock: Clock) -> Q:
@@ -500,66 +494,3 @@ def member_segments(
     if row is None:
         return frozenset()
     return frozenset(int(k[1:]) for k, v in row.items() if v)
-
-
-def definition_refs(definition, convert: Callable[[type, list], list]):
-    """The definition with each ``ids`` condition's value passed through
-    ``convert(model, values)`` (ids to codes for a program export, and back)."""
-    if not isinstance(definition, dict):
-        return definition
-    if "field" in definition:
-        condition = CONDITIONS.get(definition.get("field"))
-        if condition is None or condition.kind != "ids":
-            return dict(definition)
-        return {**definition, "value": convert(condition.model, definition["value"])}
-    if "rules" not in definition:
-        return dict(definition)
-    return {
-        **definition,
-        "rules": [definition_refs(r, convert) for r in definition.get("rules") or []],
-    }
-
-
-def describe(definition, names: Callable[[type, list], list[str]] | None = None) -> str:
-    """The rules in words ("days since the last visit at least 90 and tier is
-    one of Gold"), for the segment list and the offers."""
-    names = names or _names
-
-    def node(n, depth: int) -> str:
-        if not isinstance(n, dict):
-            return "?"
-        if "field" in n:
-            condition = CONDITIONS.get(n.get("field"))
-            if condition is None:
-                return "?"
-            value = n.get("value")
-            label = condition.label
-            cmp = CMP_LABELS.get(n.get("cmp") or condition.cmps[0], "")
-            if condition.kind == "flag":
-                return str(label)
-            if condition.kind in ("ids", "choice"):
-                if condition.kind == "ids":
-                    value = ", ".join(names(condition.model, value or []))
-                else:
-                    labels = dict(condition.choices)
-                    value = ", ".join(str(labels.get(v, v)) for v in value or [])
-                if condition.cmps == ("in",):
-                    return f"{label}: {value}"
-            elif condition.kind == "window" and isinstance(value, dict):
-                label = condition.phrase % {"days": value.get("days")}
-                value = value.get("amount")
-            return f"{label} {cmp} {value}"
-        joiner = f" {gettext('or') if n.get('op') == 'or' else gettext('and')} "
-        parts = [node(r, depth + 1) for r in n.get("rules") or []]
-        parts = [p for p in parts if p]
-        if not parts:
-            return ""
-        text = joiner.join(parts)
-        return f"({text})" if depth and len(parts) > 1 else text
-
-    return node(definition, 0) or gettext("all active members")
-
-
-def _names(model, ids: list) -> list[str]:
-    found = {obj.pk: str(obj) for obj in model.objects.filter(pk__in=ids)}
-    return [found.get(i, f"#{i}") for i in ids]

@@ -10,7 +10,7 @@ the same rows, which the unique (campaign, member, occurrence) turns away.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import (
     CharField,
@@ -24,18 +24,14 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Cast
-from django.utils import timezone
 
 from campaigns.models import Campaign
 from campaigns.segments import birthday_days_q
 from members.models import Member, Visit, VisitLine
 from rewards.models import PointLot
+from rewards.selectors import day_start
 
 Trigger = Campaign.Trigger
-
-
-def day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def _text(value) -> Value:

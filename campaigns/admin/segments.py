@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 
 from campaigns import segments, services
 from campaigns.models import Segment
+from campaigns.segment_text import describe
 
 
 class SegmentForm(forms.ModelForm):
@@ -81,7 +82,7 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("rules"))
     def rules_col(self, obj):
-        return segments.describe(obj.definition)
+        return describe(obj.definition)
 
     @admin.display(description=_("members"), ordering="last_count")
     def count_col(self, obj):

@@ -17,7 +17,8 @@ from django.urls import reverse
 from campaigns import segments
 from campaigns.models import Segment
 from campaigns.scores import scores_refresh
-from campaigns.segments import DefinitionError, definition_q, describe
+from campaigns.segment_text import describe
+from campaigns.segments import DefinitionError, definition_q
 from members.models import Member
 from members.services import VisitLineInput
 from rewards.program_io import program_export, program_import

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from campaigns.journeys import campaigns_run
-from campaigns.triggers import day_start
+from rewards.selectors import day_start
 
 
 class Command(BaseCommand):
