@@ -80,6 +80,12 @@ class SegmentAdmin(admin.ModelAdmin):
     actions = ["recount_segments"]
     fields = ["name", "description", "definition"]
 
+    def get_fields(self, request, obj=None):
+        # Who may only look (the analyst) reads the rules in words.
+        if obj is not None and not self.has_change_permission(request, obj):
+            return ["name", "description", "rules_col", "count_col", "counted_col"]
+        return super().get_fields(request, obj)
+
     @admin.display(description=_("rules"))
     def rules_col(self, obj):
         return describe(obj.definition)

@@ -383,3 +383,11 @@ def test_a_past_date_counts_days_from_that_date(record_visit):
     )
     assert Member.objects.filter(q_then).exists()
     assert not Member.objects.filter(q_earlier).exists()
+
+
+def test_who_may_only_look_reads_the_rules_in_words(analyst_client):
+    lost = Segment.objects.get(builtin="lost")
+    page = analyst_client.get(reverse("admin:campaigns_segment_change", args=[lost.pk]))
+    assert page.status_code == 200
+    assert "days since the last visit at least 120" in page.content.decode()
+    assert b'"field"' not in page.content
