@@ -57,10 +57,11 @@ from campaigns.models import (
 )
 from campaigns.segments import big_sorts, definition_q
 from campaigns.triggers import trigger_rows
+from core.bulk import rows_copy
 from members.messaging.services import (
     CONSENT_CHANNELS,
     OutgoingMessage,
-    messages_queue_bulk,
+    messages_queue_many,
 )
 from members.messaging.unsubscribe import unsubscribe_url
 from members.models import Member, Message, Visit
@@ -336,12 +337,7 @@ def _send_chunk(campaign, step, chunk, now, config) -> tuple[int, int, int]:
         )
         for enrollment_id, member, _arm, channel in treated
     ]
-    messages_queue_bulk(messages=messages)
-    message_ids = dict(
-        Message.objects.filter(
-            dedupe_key__in=[_dedupe(p[0], step) for p in treated]
-        ).values_list("dedupe_key", "pk")
-    )
+    ids = messages_queue_many(messages=messages).ids
     rows = []
     sent = ghosts = none = 0
     for enrollment_id, member, arm, channel in plan:
@@ -352,17 +348,19 @@ def _send_chunk(campaign, step, chunk, now, config) -> tuple[int, int, int]:
             status, ghosts = CampaignSend.Status.GHOST, ghosts + 1
         else:
             status, sent = CampaignSend.Status.QUEUED, sent + 1
-        rows.append(
-            CampaignSend(
-                enrollment_id=enrollment_id, step=step, campaign=campaign,
-                member_id=member.pk, arm=arm, channel=channel, status=status,
-                message_id=message_ids.get(_dedupe(enrollment_id, step)),
-                code=offer.get("code_obj"), voucher=offer.get("voucher_obj"),
-                points=offer.get("points_n", 0), created_at=now,
-            )
-        )  # fmt: skip
-    CampaignSend.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+        rows.append((
+            enrollment_id, step.pk, campaign.pk, member.pk, arm, channel, status,
+            ids.get(_dedupe(enrollment_id, step)), offer.get("code_id"),
+            offer.get("voucher_id"), offer.get("points_n", 0), now,
+        ))  # fmt: skip
+    rows_copy(CampaignSend, SEND_COLUMNS, rows)
     return sent, ghosts, none
+
+
+SEND_COLUMNS = (
+    "enrollment_id", "step_id", "campaign_id", "member_id", "arm", "channel",
+    "status", "message_id", "code_id", "voucher_id", "points", "created_at",
+)  # fmt: skip
 
 
 def _dedupe(enrollment_id: int, step: CampaignStep) -> str:
@@ -388,7 +386,7 @@ def _offers(campaign, step, treated, now) -> dict[int, dict]:
         for enrollment_id, member in treated:
             code = codes[member.pk]
             out[enrollment_id] = {
-                "code": code.code, "code_obj": code, "offer": step.promotion.name,
+                "code": code.code, "code_id": code.pk, "offer": step.promotion.name,
                 "expires": expires,
             }  # fmt: skip
     elif step.offer == CampaignStep.Offer.VOUCHER and step.reward_id:
@@ -399,7 +397,7 @@ def _offers(campaign, step, treated, now) -> dict[int, dict]:
                 source=Voucher.Source.CAMPAIGN, valid_days=step.offer_days,
             )  # fmt: skip
             out[enrollment_id] = {
-                "code": voucher.code, "voucher_obj": voucher,
+                "code": voucher.code, "voucher_id": voucher.pk,
                 "offer": step.reward.name, "expires": expires,
             }  # fmt: skip
     elif step.offer == CampaignStep.Offer.POINTS and step.points:

@@ -75,8 +75,11 @@ def render_text(source: str, context: dict, language: str) -> str:
     """Render one template text (``TemplateSyntaxError`` if the text is broken)."""
     if not source:
         return ""
+    template = _compile(source)
+    if translation.get_language() == language:  # a batch sets it once
+        return template.render(Context(context, autoescape=False)).strip()
     with translation.override(language):
-        return _compile(source).render(Context(context, autoescape=False)).strip()
+        return template.render(Context(context, autoescape=False)).strip()
 
 
 def render(
@@ -90,8 +93,13 @@ def render(
     return Rendered(subject[: subject_field.max_length], body, template.language)
 
 
+_JSON_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def json_safe(context: dict) -> dict:
     """``context`` as stored in the JSON column (dates as ISO, Decimals as text)."""
+    if all(type(v) in _JSON_PLAIN for v in context.values()):
+        return dict(context)  # nothing to convert (a campaign's texts)
     return json.loads(json.dumps(context, cls=DjangoJSONEncoder))
 
 

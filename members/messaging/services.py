@@ -28,6 +28,7 @@ Decisions about kinds (``Message.Kind``):
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,9 +36,10 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from core.bulk import rows_copy
 from members.messaging import rendering
 
 # Re-exported: delivery moved to ``delivery``; callers still use these names here.
@@ -56,6 +58,8 @@ from members.models import Member, Message
 from members.models.messaging import Channel
 
 logger = logging.getLogger(__name__)
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 CONSENT_CHANNELS = frozenset({Channel.SMS, Channel.EMAIL, Channel.PUSH})
 
@@ -79,6 +83,13 @@ def _recipient_of(member: Member | None, channel: str) -> str:
     if channel == Channel.EMAIL:
         return member.email or ""
     phone = member.phone  # sms, push: E.164, whatever PHONENUMBER_DEFAULT_FORMAT is
+    if phone is None or isinstance(phone, str):
+        return phone or ""
+    raw = getattr(phone, "raw_input", "")
+    if raw and _E164.match(raw):
+        # As read from the database (stored as E.164): no formatting, and no
+        # ``not phone``, which formats and validates (a batch has 100,000).
+        return raw
     if not phone:
         return ""
     return getattr(phone, "as_e164", None) or str(phone)
@@ -183,28 +194,65 @@ def message_send(
     return message
 
 
+# The columns ``messages_queue_many`` writes, as ``Message`` attnames.
+MESSAGE_COLUMNS = tuple(
+    f.attname
+    for f in Message._meta.concrete_fields
+    if f is not Message._meta.auto_field
+)
+
+
+@dataclass
+class Queued:
+    """What ``messages_queue_many`` did: rows inserted, and the id of each
+    message with a ``dedupe_key`` (inserted now or there before)."""
+
+    inserted: int
+    ids: dict[str, int]
+
+
 def messages_queue_bulk(*, messages: Iterable[OutgoingMessage]) -> int:
     """Queue many messages in a few statements; how many new rows were inserted.
 
+    See ``messages_queue_many``.
+    """
+    return messages_queue_many(messages=messages).inserted
+
+
+def messages_queue_many(*, messages: Iterable[OutgoingMessage]) -> Queued:
+    """Queue many messages in a few statements.
+
     Each message is decided and rendered exactly as ``message_send`` would
-    (templates are looked up once per key, channel and language). Rows whose
-    ``dedupe_key`` exists already are left out (``INSERT … ON CONFLICT DO
-    NOTHING``), so a re-run queues nothing twice. Delivery is not enqueued per
-    message: one sweep (``messages_deliver_due_task``) is enqueued after commit,
-    and the minute sweep continues where it stops.
+    (templates are looked up once per key, channel and language; quiet hours
+    once per call). The rows go in by ``core.bulk.rows_copy``: those whose
+    ``dedupe_key`` exists already are left out, so a re-run queues nothing
+    twice. Delivery is not enqueued per message: one sweep
+    (``messages_deliver_due_task``) is enqueued after commit, and the minute
+    sweep continues where it stops.
     """
     now = timezone.now()
-    templates: dict = {}
-    rows = [_message_build(m, now=now, templates=templates) for m in messages]
+    memo: dict = {}
+    with translation.override(settings.LANGUAGE_CODE):  # most render in it
+        rows = [_message_build(m, now=now, templates=memo) for m in messages]
     if not rows:
-        return 0
-    keys = [row.dedupe_key for row in rows if row.dedupe_key]
-    before = Message.objects.filter(dedupe_key__in=keys).count() if keys else 0
-    Message.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
-    inserted = len(rows) - before
+        return Queued(0, {})
+    made = rows_copy(
+        Message,
+        MESSAGE_COLUMNS,
+        ([getattr(row, name) for name in MESSAGE_COLUMNS] for row in rows),
+        returning=("id", "dedupe_key"),
+    )
+    ids = {key: pk for pk, key in made if key}
+    missing = [r.dedupe_key for r in rows if r.dedupe_key and r.dedupe_key not in ids]
+    if missing:  # there before: a re-run
+        ids.update(
+            Message.objects.filter(dedupe_key__in=missing).values_list(
+                "dedupe_key", "pk"
+            )
+        )
     if any(row.status == Message.Status.QUEUED for row in rows):
         _enqueue_sweep()
-    return inserted
+    return Queued(len(made), ids)
 
 
 def _message_build(
@@ -245,7 +293,7 @@ def _message_build(
         message.skip_reason = skip
     _render_into(message, out.context, member=member, templates=templates)
     if message.status == Message.Status.QUEUED and out.kind == Message.Kind.MARKETING:
-        _apply_quiet_hours(message, now)
+        _apply_quiet_hours(message, now, templates)
     if message.status != Message.Status.QUEUED:
         _mask_secrets(message)
     return message
@@ -299,8 +347,13 @@ def _render_failed(message: Message, error: str) -> None:
     message.last_error = error
 
 
-def _apply_quiet_hours(message: Message, now: datetime) -> None:
-    end = rendering.quiet_hours_end(now)
+def _apply_quiet_hours(message: Message, now: datetime, memo: dict | None) -> None:
+    if memo is None:
+        end = rendering.quiet_hours_end(now)
+    else:  # one batch: one ``now``, one answer
+        if ("quiet", now) not in memo:
+            memo["quiet", now] = rendering.quiet_hours_end(now)
+        end = memo["quiet", now]
     if end is None:
         return
     if settings.MESSAGE_QUIET_HOURS_ACTION == "skip":

@@ -11,6 +11,7 @@ from django.apps import apps as django_apps
 from members.messaging import rendering
 from members.messaging.services import (
     OutgoingMessage,
+    _recipient_of,
     member_channels,
     message_resend,
     message_send,
@@ -86,6 +87,21 @@ def test_a_message_is_rendered_from_its_template_and_queued(
     assert (message.language, message.kind) == ("en", Kind.TRANSACTIONAL)
     # and its delivery is enqueued after commit
     assert enqueued == [("deliver", message.pk)]
+
+
+@pytest.mark.parametrize(
+    "typed", ["+79161234567", "8 (916) 123-45-67", "+7 916 123 45 67", "9161234567"]
+)
+def test_the_recipient_is_e164_however_the_phone_was_typed(typed):
+    # The phone as read from the database (E.164, taken as it is) or as set in
+    # memory in any format the region allows (formatted): the same recipient.
+    member = MemberFactory(phone="+79161234567")
+    member.phone = typed
+    assert _recipient_of(member, "sms") == "+79161234567"
+    fresh = Member.objects.get(pk=member.pk)
+    assert _recipient_of(fresh, "push") == "+79161234567"
+    member.phone = ""
+    assert _recipient_of(member, "sms") == ""
 
 
 def test_the_members_language_is_used(member):
