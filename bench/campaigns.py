@@ -138,7 +138,9 @@ def bench_send(size: int, keep: bool) -> None:
         name=NAME, defaults={"group": group, "status": "active", "code_required": True,
                              "effect": "percent_bill", "percent": Decimal("10")},
     )  # fmt: skip
-    cleanup(Campaign.objects.filter(name__startswith=NAME), promotion)  # a run cut short
+    cleanup(
+        Campaign.objects.filter(name__startswith=NAME), promotion
+    )  # a run cut short
     campaign = Campaign.objects.create(
         name=f"{NAME} {timezone.now():%H%M%S}", kind=Campaign.Kind.ONE_OFF,
         status=Campaign.Status.ACTIVE, segment=segment, control_percent=Decimal("10"),
@@ -157,7 +159,9 @@ def bench_send(size: int, keep: bool) -> None:
             result = profile.runcall(campaigns_run, ids=[campaign.pk])
             stats = pstats.Stats(profile)
             stats.sort_stats("tottime").print_stats(25)
-            stats.sort_stats("cumtime").print_stats("campaigns|messaging|members/models", 40)
+            stats.sort_stats("cumtime").print_stats(
+                "campaigns|messaging|members/models", 40
+            )
         else:
             result = campaigns_run(ids=[campaign.pk])
         first = time.perf_counter() - started
