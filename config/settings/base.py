@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "campaigns",
     # Cross-cutting: bringing a salon's data in (above members and rewards).
     "imports",
+    # Dashboards and the manager's home: reads every app above, written by none.
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -102,6 +104,13 @@ DATABASES = {
         "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'regulars.sqlite3'}"
     )
 }
+# A read replica for the analytics' heavy reads (analytics.db.reading); the
+# primary when unset (docs/analytics.md).
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["analytics.db.AnalyticsRouter"]
 _db = DATABASES["default"]
 _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
@@ -223,6 +232,11 @@ CELERY_TIMEZONE = TIME_ZONE
 HEALTHZ_BROKER_TIMEOUT = env.float("HEALTHZ_BROKER_TIMEOUT", default=2.0)
 
 # --- Regulars ---------------------------------------------------------------
+
+# Analytics (docs/analytics.md): a member is *active* at a date with a paid
+# visit in the days before it, *lost* when the last one is older than this.
+ANALYTICS_ACTIVE_DAYS = env.int("ANALYTICS_ACTIVE_DAYS", default=90)
+ANALYTICS_LOST_DAYS = env.int("ANALYTICS_LOST_DAYS", default=180)
 
 REGULARS_CURRENCY = env.str("CURRENCY", default="RUB")
 # The business's name in messages and public pages, the site's public address

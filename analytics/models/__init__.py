@@ -1,0 +1,5 @@
+"""The analytics app's tables: daily aggregates (``daily``) and the
+breakdowns of specialists, services and marketing spend (``extra``)."""
+
+from analytics.models.daily import *  # noqa: F403
+from analytics.models.extra import *  # noqa: F403

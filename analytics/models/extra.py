@@ -1,0 +1,3 @@
+"""Aggregates of specialists and services, and the marketing spend per month."""
+
+__all__: list[str] = []
