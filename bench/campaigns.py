@@ -122,6 +122,15 @@ def audience(size: int) -> dict:
     return definition(low)
 
 
+def with_code_step(campaign: Campaign, promotion: Promotion) -> Campaign:
+    """One SMS step offering a personal code of ``promotion``."""
+    CampaignStep.objects.create(
+        campaign=campaign, template_key="bench_send", channels="sms",
+        offer="promotion", promotion=promotion,
+    )  # fmt: skip
+    return campaign
+
+
 def bench_send(size: int, keep: bool) -> None:
     segment, _ = Segment.objects.update_or_create(
         name=NAME, defaults={"definition": audience(size)}
@@ -141,14 +150,10 @@ def bench_send(size: int, keep: bool) -> None:
     cleanup(
         Campaign.objects.filter(name__startswith=NAME), promotion
     )  # a run cut short
-    campaign = Campaign.objects.create(
+    campaign = with_code_step(Campaign.objects.create(
         name=f"{NAME} {timezone.now():%H%M%S}", kind=Campaign.Kind.ONE_OFF,
         status=Campaign.Status.ACTIVE, segment=segment, control_percent=Decimal("10"),
-    )  # fmt: skip
-    CampaignStep.objects.create(
-        campaign=campaign, template_key="bench_send", channels="sms",
-        offer="promotion", promotion=promotion,
-    )  # fmt: skip
+    ), promotion)  # fmt: skip
     try:
         started = time.perf_counter()
         if PROFILE:
@@ -216,14 +221,10 @@ def bench_backtest(months: int) -> None:
         Campaign.Trigger.SIGNED_UP: 14,
     }  # fmt: skip
     for trigger, days in triggers.items():
-        campaign = Campaign.objects.create(
+        campaign = with_code_step(Campaign.objects.create(
             name=f"{NAME} backtest {trigger}", kind=Campaign.Kind.JOURNEY,
             status=Campaign.Status.DRAFT, trigger=trigger, trigger_days=days,
-        )  # fmt: skip
-        CampaignStep.objects.create(
-            campaign=campaign, template_key="bench_send", channels="sms",
-            offer="promotion", promotion=promotion,
-        )  # fmt: skip
+        ), promotion)  # fmt: skip
         try:
             started = time.perf_counter()
             result = backtest(campaign, months=months)
