@@ -62,8 +62,8 @@ COLUMNS = (
 )
 
 # The paid visits that count for ``on`` (any time before its end), as a filter
-# on ``members_visit``.
-PAID = "{a}.status = %(paid)s AND {a}.paid_at < %(end)s"
+# on ``members_visit``: members' only (an anonymous visit is nobody's to score).
+PAID = "{a}.status = %(paid)s AND {a}.member_id IS NOT NULL AND {a}.paid_at < %(end)s"
 
 # Per member and location of their paid visits: how many, the last one, and
 # the count and money of the 12 months. One scan of the visits serves both the

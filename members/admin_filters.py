@@ -57,6 +57,23 @@ class BirthdayMonthFilter(admin.SimpleListFilter):
         return queryset
 
 
+class VisitClientFilter(admin.SimpleListFilter):
+    """Members' visits or anonymous ones (a POS sale to no member)."""
+
+    title = _("client")
+    parameter_name = "client"
+
+    def lookups(self, request, model_admin):
+        return [("member", _("Members")), ("anonymous", _("Anonymous"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "member":
+            return queryset.filter(member__isnull=False)
+        if self.value() == "anonymous":
+            return queryset.filter(member__isnull=True)
+        return queryset
+
+
 class VisitSpecialistFilter(admin.SimpleListFilter):
     """Visits with a line by this specialist: a subquery, so a visit with two
     such lines shows once (no join, no DISTINCT over the visit list)."""

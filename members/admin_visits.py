@@ -22,13 +22,16 @@ from django.utils.translation import ngettext
 from members import services
 from members.admin import LargeTablePaginator, checkout_url
 from members.admin_exports import VISIT_EXPORTS, VisitExportAdminMixin
-from members.admin_filters import VisitSpecialistFilter
+from members.admin_filters import VisitClientFilter, VisitSpecialistFilter
 from members.models import (
     Visit,
     VisitLine,
     VisitRefund,
 )
 from members.money import money_text
+
+# A visit without a member: a sale the POS recorded for revenue only.
+ANONYMOUS = _("Anonymous")
 
 
 class VisitLineInline(admin.TabularInline):
@@ -224,6 +227,7 @@ class VisitAdmin(VisitExportAdminMixin, admin.ModelAdmin):
         "status",
         "source",
         "payment_method",
+        VisitClientFilter,
         "location",
         VisitSpecialistFilter,
         "paid_at",
@@ -235,7 +239,7 @@ class VisitAdmin(VisitExportAdminMixin, admin.ModelAdmin):
     paginator = LargeTablePaginator
     ordering = ["-paid_at"]
     readonly_fields = [
-        "member",
+        "member_link",
         "location",
         "status",
         "source",
@@ -253,7 +257,8 @@ class VisitAdmin(VisitExportAdminMixin, admin.ModelAdmin):
         "refunded_col",
     ]
     # Shown as ``booking_ref``, which says what the id is for the visit's source.
-    exclude = ["external_id", "total", "amount_paid", "amount_refunded"]
+    # The member as a link, or "Anonymous": ``member_link``.
+    exclude = ["member", "external_id", "total", "amount_paid", "amount_refunded"]
     inlines = [VisitLineInline, VisitRefundInline]
     actions = ["cancel_visits", "refund_visits", *VISIT_EXPORTS]
 
@@ -271,6 +276,8 @@ class VisitAdmin(VisitExportAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("member"), ordering="member__last_name")
     def member_link(self, visit):
+        if visit.member_id is None:
+            return format_html("<em>{}</em>", ANONYMOUS)
         url = reverse("admin:members_member_change", args=[visit.member_id])
         return format_html('<a href="{}">{}</a>', url, visit.member.full_name)
 

@@ -7,6 +7,11 @@ services call ``visit_recorded`` / ``visit_partially_refunded`` /
 ``visit_reversed`` inside their own transaction, with the member row locked, so
 a reaction that fails rolls the visit back with it. Reversals (partial ones
 too) run in the opposite order, so the app that reacted last undoes first.
+
+The reactions are about members (points, tiers, referrals, promotions): an
+anonymous visit (no member: a sale the POS recorded for revenue and the
+average check) runs none of them, recorded, refunded or cancelled — it earned
+nothing, so there is nothing to undo.
 """
 
 from __future__ import annotations
@@ -75,17 +80,26 @@ def _load(paths: tuple[str, ...]) -> tuple[VisitReaction, ...]:
 
 
 def visit_recorded(event: VisitRecorded) -> tuple[object, ...]:
-    """Run every reaction in order; their non-None results, in order."""
+    """Run every reaction in order; their non-None results, in order.
+
+    None for an anonymous visit (no results).
+    """
+    if event.visit.member_id is None:
+        return ()
     results = (reaction.visit_recorded(event) for reaction in reactions())
     return tuple(r for r in results if r is not None)
 
 
 def visit_reversed(event: VisitReversed) -> None:
+    if event.visit.member_id is None:
+        return
     for reaction in reversed(reactions()):
         reaction.visit_reversed(event)
 
 
 def visit_partially_refunded(event: VisitPartiallyRefunded) -> None:
+    if event.visit.member_id is None:
+        return
     for reaction in reversed(reactions()):
         react = getattr(reaction, "visit_partially_refunded", None)
         if react is not None:

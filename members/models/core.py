@@ -285,9 +285,14 @@ class Visit(models.Model):
 
     # No index of their own: ``visit_member_paid_idx`` and
     # ``visit_location_paid_idx`` lead with them and serve their lookups.
+    # Empty on an anonymous visit (a POS sale to a client who is no member):
+    # recorded with its lines and money for revenue and the average check, it
+    # earns nothing and counts in no member's stats.
     member = models.ForeignKey(
         Member,
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="visits",
         verbose_name=_("member"),
         db_index=False,

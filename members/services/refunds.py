@@ -56,8 +56,9 @@ def visit_refund_partial(
     wanted = _refund_lines_check(visit, lines)
 
     # Lock order as everywhere: the member row, then the visit (then the
-    # reactions lock the wallet).
-    Member.objects.select_for_update().filter(pk=visit.member_id).get()
+    # reactions lock the wallet). An anonymous visit: the visit row alone.
+    if visit.member_id is not None:
+        Member.objects.select_for_update().filter(pk=visit.member_id).get()
     visit = Visit.objects.select_for_update().get(pk=visit.pk)
     existing = VisitRefund.objects.filter(key=key).first()
     if existing is not None:
@@ -128,9 +129,10 @@ def visit_refund_partial(
     Visit.objects.filter(pk=visit.pk).update(
         amount_refunded=Round(F("amount_refunded") + amount, 2)
     )
-    Member.objects.filter(pk=visit.member_id).update(
-        total_spent=Round(F("total_spent") - amount, 2)
-    )
+    if visit.member_id is not None:
+        Member.objects.filter(pk=visit.member_id).update(
+            total_spent=Round(F("total_spent") - amount, 2)
+        )
     visit.refresh_from_db(fields=["amount_refunded"])
     visit_flow.visit_partially_refunded(
         visit_flow.VisitPartiallyRefunded(visit=visit, refund=refund, actor=actor)

@@ -1,7 +1,8 @@
 """Writes for visits: record, cancel and refund a whole visit; the cached stats.
 
 Lock order: the member row first, always (then the visit; then the visit
-reactions lock the wallet).
+reactions lock the wallet). An anonymous visit (no member) has no member row
+to lock: its own row is the lock, and it touches no member's stats.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def visit_checks(
 @transaction.atomic
 def visit_record(
     *,
-    member: Member,
+    member: Member | None,
     location: Location,
     lines: list[VisitLineInput],
     paid_at: datetime | None = None,
@@ -136,6 +137,7 @@ def visit_record(
     ``ValidationError`` and writes nothing. A new visit is handed to the visit
     flow (points, tiers…) in this transaction; ``context`` goes with it.
     A ``payment_card_token`` from the POS is kept only as a salted hash.
+    ``member=None`` records an anonymous visit (no stats, no reactions).
     """
     paid_at = paid_at or timezone.now()
     external_id = (external_id or "").strip()
@@ -157,7 +159,7 @@ def visit_record(
         )
     fingerprint = booking_fingerprint(
         {
-            "member": member.pk,
+            "member": member.pk if member is not None else None,
             "location": location.pk,
             "paid_at": paid_at.astimezone(UTC).isoformat(timespec="seconds"),
             "amount_paid": str(paid),
@@ -169,8 +171,9 @@ def visit_record(
     )
     # Lock order: the member row first, always, so concurrent writers for one
     # member queue up instead of deadlocking.
-    member = member_lock(member.pk)
-    member_active_check(member)
+    if member is not None:
+        member = member_lock(member.pk)
+        member_active_check(member)
     if external_id:
         existing = selectors.visit_by_external_id(
             source=source, external_id=external_id
@@ -210,7 +213,7 @@ def visit_record(
 
 def visit_insert(
     *,
-    member: Member,
+    member: Member | None,
     location: Location,
     priced: list[tuple[Service, Decimal, int]],
     amount_paid: Decimal,
@@ -235,6 +238,8 @@ def visit_insert(
     order of ``priced``) say why a line's own price differs from it;
     ``specialists`` (same order, from ``specialists_check``) who performed it.
     ``payment_method`` was checked by ``visit_checks`` (empty: not stated).
+    ``member`` None records an anonymous visit: its lines and money only, no
+    member's stats, no visit reactions (``visit_flow``).
     """
     total = money(sum((price * qty for _s, price, qty in priced), Decimal("0")))
     visit = Visit(
@@ -275,7 +280,8 @@ def visit_insert(
             )
         ]
     )
-    _member_stats_add(member.pk, amount_paid, paid_at)
+    if member is not None:
+        _member_stats_add(member.pk, amount_paid, paid_at)
     reactions = visit_flow.visit_recorded(
         visit_flow.VisitRecorded(visit=visit, actor=recorded_by, context=context or {})
     )
@@ -360,7 +366,8 @@ def visit_refund(*, visit: Visit, reason: str = "", actor=None) -> Visit:
 
 
 def _visit_reverse(*, visit: Visit, to: str, reason: str, actor) -> Visit:
-    member_lock(visit.member_id)
+    if visit.member_id is not None:
+        member_lock(visit.member_id)
     visit = Visit.objects.select_for_update().get(pk=visit.pk)
     if visit.status == to:
         return visit
@@ -382,16 +389,8 @@ def _visit_reverse(*, visit: Visit, to: str, reason: str, actor) -> Visit:
             "status_changed_by",
         ]
     )
-    first, last = selectors.member_paid_visit_bounds(member_id=visit.member_id)
-    Member.objects.filter(pk=visit.member_id).update(
-        visits_count=F("visits_count") - 1,
-        # Partial refunds already took their money out of the total.
-        total_spent=Round(
-            F("total_spent") - (visit.amount_paid - visit.amount_refunded), 2
-        ),
-        first_visit_at=first,
-        last_visit_at=last,
-    )
+    if visit.member_id is not None:
+        _member_stats_remove(visit)
     visit_flow.visit_reversed(visit_flow.VisitReversed(visit=visit, actor=actor))
     event_emit(
         type=("visit.cancelled" if to == Visit.Status.CANCELLED else "visit.refunded"),
@@ -402,6 +401,20 @@ def _visit_reverse(*, visit: Visit, to: str, reason: str, actor) -> Visit:
         },
     )
     return visit
+
+
+def _member_stats_remove(visit: Visit) -> None:
+    """Take a visit no longer paid out of its member's cached stats."""
+    first, last = selectors.member_paid_visit_bounds(member_id=visit.member_id)
+    Member.objects.filter(pk=visit.member_id).update(
+        visits_count=F("visits_count") - 1,
+        # Partial refunds already took their money out of the total.
+        total_spent=Round(
+            F("total_spent") - (visit.amount_paid - visit.amount_refunded), 2
+        ),
+        first_visit_at=first,
+        last_visit_at=last,
+    )
 
 
 def member_stats_reconcile() -> int:

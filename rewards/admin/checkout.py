@@ -475,6 +475,10 @@ def checkout_done_view(request, visit_id: int):
     visit = get_object_or_404(
         Visit.objects.select_related("member", "location"), pk=visit_id
     )
+    if visit.member_id is None:  # anonymous: nothing earned, the visit says all
+        return HttpResponseRedirect(
+            reverse("admin:members_visit_change", args=[visit.pk])
+        )
     entries = list(LedgerEntry.objects.filter(visit=visit).order_by("seq"))
     upgrade = (
         TierChange.objects.filter(visit=visit, reason=TierChange.Reason.UPGRADE)

@@ -11,6 +11,10 @@ answered from what the checkout wrote, and that answer is kept
 (``VisitReceipt``): every retry of the booking gets the same body again, as it
 was first sent (a visit cancelled since still replays its first answer).
 Cancelling and refunding a recorded visit: ``pos_refunds``.
+
+A checkout names its member, or says ``anonymous: true`` (a client who is no
+member): priced and recorded by ``rewards.services.anonymous`` through the
+same services, answered with ``anonymous`` true and no member.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from members.models import Member, Visit, VisitLine
 from members.services import VisitLineInput
 from rewards import selectors
 from rewards.api import pos_serializers as s
+from rewards.api.pos_errors import CHECKOUT_ERRORS
 from rewards.benefits import benefit_inputs
 from rewards.models import VisitBenefit, VisitReceipt
 from rewards.services.checkout import checkout_commit, checkout_quote
@@ -223,10 +228,13 @@ def checkout_lines(lines: list[dict]) -> list[VisitLineInput]:
     return out
 
 
-def checkout_member(data: dict) -> Member:
-    """The member a checkout names. By id: a reference only — the checkout
-    reads (and locks) the row itself, so a till's visit costs no look-up first;
-    an unknown or erased id answers 404 from there (``Member.DoesNotExist``)."""
+def checkout_member(data: dict) -> Member | None:
+    """The member a checkout names (None: an anonymous visit). By id: a
+    reference only — the checkout reads (and locks) the row itself, so a
+    till's visit costs no look-up first; an unknown or erased id answers 404
+    from there (``Member.DoesNotExist``)."""
+    if data.get("anonymous"):
+        return None
     if data.get("member_id") is not None:
         return Member(pk=data["member_id"])
     member = member_find(phone=data.get("phone", ""), card=data.get("card", ""))
@@ -244,7 +252,8 @@ def checkout_member(data: dict) -> Member:
 
 def quote_data(quote) -> dict:
     return {
-        "member_id": quote.member.pk,
+        "member_id": quote.member.pk if quote.member is not None else None,
+        "anonymous": quote.member is None,
         "tier": quote.tier,
         "lines": [
             {
@@ -307,30 +316,6 @@ def promo_inputs(codes: list[str]) -> dict:
     return {"promo_codes": codes}
 
 
-CHECKOUT_ERRORS = (
-    "Errors: `member_required`, `invalid_phone`, `member_not_found` (404), "
-    "`member_not_active`, `unknown_service`, "
-    "`voucher_not_found` (unknown or another member's), `voucher_not_active` "
-    "(used or cancelled), `voucher_expired`, `voucher_duplicate`, "
-    "`voucher_service_missing`, `voucher_not_applicable`, "
-    "`voucher_not_for_checkout`, "
-    "`promo_code_not_found`, `promo_code_expired` (not valid now, or its "
-    "promotion is not running), `promo_code_used_up`, `promo_code_not_applicable` "
-    "(the promotion's conditions do not hold for this bill; the message says "
-    "which), `promo_code_duplicate` (a code twice, or two codes of one "
-    "promotion), `promo_code_too_many` (more than 5), `promo_code_locked` (too "
-    "many wrong codes for this member within the hour), `promotion_used_up` "
-    "(recording only: the promotion's last redemption or budget went to another "
-    "visit meanwhile; quote again), all in `fields.promo_codes`; "
-    "`points_insufficient`, `points_over_limit`, "
-    "`price_reason_required` (a `price` other than the service's without "
-    "`price_reason`), `price_beyond_limit` (further from it than the program's "
-    "price change limit), `unknown_specialist`, `specialist_not_active`, "
-    "`specialist_not_at_location` (a line's `specialist` does not work at the "
-    "key's location)."
-)
-
-
 class _CheckoutView(PosAPIView):
     def checkout_args(self, data: dict) -> dict:
         """What a quote and a recorded visit share: who, where, what, how paid."""
@@ -358,7 +343,9 @@ class QuoteView(_CheckoutView):
             "the vouchers presented, the promo codes given and the points to use → "
             "every benefit with its kind (a tier or first-visit discount, a "
             "`promotion`, a voucher, points), source and explanation, what is "
-            "left to pay and the points the visit would earn. " + CHECKOUT_ERRORS
+            "left to pay and the points the visit would earn. With "
+            "`anonymous: true` instead of a member: the lines at their prices, "
+            "no benefit, nothing to earn. " + CHECKOUT_ERRORS
         ),
         request=s.PosCheckoutSerializer,
         responses={200: s.PosQuoteSerializer, **error_responses(400, 401, 404, 429)},
@@ -430,7 +417,10 @@ class VisitRecordView(_CheckoutView):
             "Sending the same booking again (same `external_id`, same content) "
             "records nothing and answers the same body with the header "
             "`Idempotent-Replayed: true`; other content under the same id is a "
-            "409 `external_id_conflict`. " + CHECKOUT_ERRORS
+            "409 `external_id_conflict`. With `anonymous: true` instead of a "
+            "member, the visit is recorded at its lines' prices for revenue "
+            "only: `anonymous` is true, `member` null, nothing earned; it is "
+            "cancelled and refunded like any other. " + CHECKOUT_ERRORS
         ),
         request=s.PosVisitInSerializer,
         parameters=[
@@ -494,10 +484,17 @@ def _receipt_store(result) -> dict:
             "points_earned": outcome.points_earned if outcome else 0,
             "points_used": outcome.points_used if outcome else 0,
             "tier_upgraded_to": outcome.tier_upgraded_to if outcome else None,
-            "member": {
-                "id": visit.member_id,
-                "points_balance": selectors.wallet_balance(member_id=visit.member_id),
-            },
+            "anonymous": visit.member_id is None,
+            "member": (
+                {
+                    "id": visit.member_id,
+                    "points_balance": selectors.wallet_balance(
+                        member_id=visit.member_id
+                    ),
+                }
+                if visit.member_id is not None
+                else None
+            ),
         }
     )
     rows_insert(
@@ -515,9 +512,11 @@ def _recorded_body_from_db(visit: Visit) -> dict:
             "points_earned": outcome.points_earned,
             "points_used": outcome.points_used,
             "tier_upgraded_to": outcome.tier_upgraded_to,
-            "member": {
-                "id": visit.member_id,
-                "points_balance": outcome.balance_after,
-            },
+            "anonymous": visit.member_id is None,
+            "member": (
+                {"id": visit.member_id, "points_balance": outcome.balance_after}
+                if visit.member_id is not None
+                else None
+            ),
         }
     ).data

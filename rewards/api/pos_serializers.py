@@ -24,6 +24,8 @@ MAX_VOUCHERS = 10
 # rewards names them without importing it).
 MAX_PROMO_CODES = 5
 MAX_PROMO_CODE_LENGTH = 32
+# How a checkout names its member (exactly one), unless it is anonymous.
+MEMBER_FIELDS = ("member_id", "phone", "card")
 
 
 def _exactly_one(attrs: dict, names: tuple[str, ...], code: str, message) -> None:
@@ -205,6 +207,16 @@ class PosLineInSerializer(serializers.Serializer):
 
 class PosCheckoutSerializer(serializers.Serializer):
     member_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    anonymous = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_(
+            "true: a client who is no member, instead of `member_id`, `phone` "
+            "or `card`. The visit is recorded at its lines' prices for revenue "
+            "and earns nothing; vouchers, promo codes and points are refused "
+            "(`member_only`)."
+        ),
+    )
     phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
     card = serializers.CharField(required=False, allow_blank=True, max_length=32)
     # A ListField, not ``many=True``: its errors are "lines" / "lines.0.price",
@@ -234,11 +246,19 @@ class PosCheckoutSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs):
+        if attrs.get("anonymous"):
+            if any(attrs.get(n) not in (None, "") for n in MEMBER_FIELDS):
+                raise serializers.ValidationError(
+                    _("An anonymous visit names no member: drop member_id, "
+                      "phone and card, or anonymous."),
+                    code="anonymous_with_member",
+                )  # fmt: skip
+            return attrs
         _exactly_one(
             attrs,
-            ("member_id", "phone", "card"),
+            MEMBER_FIELDS,
             "member_required",
-            _("Give exactly one of member_id, phone or card."),
+            _("Give exactly one of member_id, phone or card, or anonymous: true."),
         )
         return attrs
 
@@ -330,7 +350,12 @@ class PosNearMissSerializer(serializers.Serializer):
 
 
 class PosQuoteSerializer(serializers.Serializer):
-    member_id = serializers.IntegerField()
+    member_id = serializers.IntegerField(
+        allow_null=True, help_text=_("null for an anonymous visit.")
+    )
+    anonymous = serializers.BooleanField(
+        help_text=_("A client who is no member: list prices, nothing earned.")
+    )
     tier = PosTierSerializer(allow_null=True)
     lines = PosQuoteLineSerializer(many=True)
     benefits = PosBenefitSerializer(many=True)
@@ -404,7 +429,17 @@ class PosVisitRecordedSerializer(serializers.Serializer):
     points_earned = serializers.IntegerField()
     points_used = serializers.IntegerField()
     tier_upgraded_to = PosTierSerializer(allow_null=True)
-    member = PosVisitMemberSerializer()
+    # Not required: a replayed answer is the one first sent, and answers kept
+    # before anonymous visits lack it (they were all members').
+    anonymous = serializers.BooleanField(
+        required=False,
+        help_text=_(
+            "true: recorded without a member; it earned nothing and `member` is null."
+        ),
+    )
+    member = PosVisitMemberSerializer(
+        allow_null=True, help_text=_("null for an anonymous visit.")
+    )
 
 
 # --- Cancel and refund -----------------------------------------------------------

@@ -129,6 +129,8 @@ def visit_outcome(*, visit: Visit) -> VisitOutcome:
     at_record = [e for e in entries if e.kind in (Kind.EARN, Kind.SPEND)]
     if at_record:
         balance_after = at_record[-1].balance_after
+    elif visit.member_id is None:  # anonymous: no member, no points
+        balance_after = 0
     else:
         before = (
             LedgerEntry.objects.filter(

@@ -15,6 +15,9 @@ paid visit with exactly that breakdown, in one transaction:
    quote and the locked wallet handed down, and returns typed results;
 5. ``receipt`` (the POS API's stored answer) is written in the same transaction.
 
+``member=None`` is an anonymous visit (``rewards.services.anonymous``): the
+lines at their prices, no lock but the booking's unique key, nothing earned.
+
 Two requests of different members racing on one booking id: the loser's
 INSERT fails on the unique key, its whole transaction rolls back (no
 savepoint on the hot path) and it runs again, meeting the winner's visit at
@@ -26,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -35,10 +39,17 @@ from core import rows, stamps
 from members import selectors as member_selectors
 from members import services as member_services
 from members.models import Location, Member, Visit
+from members.money import money
 from members.services import VisitLineInput
 from rewards import selectors as reward_selectors
 from rewards.flow import RewardsVisitOutcome
 from rewards.models import LedgerEntry, Tier
+from rewards.services.anonymous import (
+    AnonymousQuote,
+    anonymous_inputs_check,
+    anonymous_quote,
+    lines_priced,
+)
 from rewards.services.ledger import wallet_lock, wallet_read
 from rewards.services.price_changes import PriceAuthority, price_changes_check
 from rewards.services.pricing import Quote, inputs_check, inputs_normal, price_visit
@@ -50,13 +61,15 @@ MEMBER_DEFER = ("phone",)
 @stamps.scope()
 def checkout_quote(
     *,
-    member: Member,
+    member: Member | None,
     location: Location,
     lines: list[VisitLineInput],
     price_authority: PriceAuthority = PriceAuthority.NONE,
     **inputs: Any,
-) -> Quote:
+) -> Quote | AnonymousQuote:
     """Price a visit for ``member``: every benefit with its source. Writes nothing.
+
+    ``member=None``: an anonymous basket (``anonymous_quote``).
 
     An unknown or erased member raises ``Member.DoesNotExist``; a blocked one
     ``member_not_active``. A line priced other than its service needs a reason
@@ -65,6 +78,14 @@ def checkout_quote(
     ``inputs`` are pricing's (``points_to_use``) and the benefit sources'
     (``voucher_codes``, …).
     """
+    if member is None:
+        inputs_check(inputs)
+        return anonymous_quote(
+            location=location,
+            lines=lines,
+            price_authority=price_authority,
+            inputs=inputs,
+        )
     # Fresh from the database: the caller's copy may predate a visit, and the
     # first-visit discount depends on it. Two statements written once per
     # process (the member; the wallet with the spendable lots' sum), no lock.
@@ -118,7 +139,7 @@ class CheckoutResult:
 
 def checkout_commit(
     *,
-    member: Member,
+    member: Member | None,
     location: Location,
     lines: list[VisitLineInput],
     external_id: str = "",
@@ -144,12 +165,18 @@ def checkout_commit(
     ``receipt(result)`` runs inside the transaction of a new visit; on a
     replay, the visit's ``receipt_relation`` (the POS's stored answer) comes
     back as ``result.receipt``.
+
+    ``member=None`` records an anonymous visit: the lines at their prices, no
+    member's stats, nothing earned (``outcome`` None); vouchers, promo codes
+    or points sent with it are refused (``member_only``).
     """
     external_id = (external_id or "").strip()
     inputs_check(inputs)
+    if member is None:
+        anonymous_inputs_check(inputs)
     with stamps.scope():
         args = dict(
-            member_id=member.pk,
+            member_id=member.pk if member is not None else None,
             location=location,
             lines=lines,
             external_id=external_id,
@@ -183,7 +210,7 @@ def checkout_commit(
 
 def _commit(
     *,
-    member_id: int,
+    member_id: int | None,
     location: Location,
     lines: list[VisitLineInput],
     external_id: str,
@@ -207,21 +234,20 @@ def _commit(
         location=location,
         payment_method=payment_method,
     )
-    priced = member_services.price_lines(lines)
-    specialists = member_services.specialists_check(lines, location=location)
-    reasons = [ln.price_reason for ln in lines]
-    price_changes_check(
-        [(s, p, r) for (s, p, _q), r in zip(priced, reasons, strict=True)],
-        authority=price_authority,
+    priced, specialists = lines_priced(
+        lines, location=location, price_authority=price_authority
     )
+    reasons = [ln.price_reason for ln in lines]
     fingerprint = _checkout_fingerprint(
         member_id, location, priced, inputs, payment_method, specialists
     )
-    # Lock order: the member row, then the wallet; each once.
-    # The phone is not read by a checkout: parsing it costs more than the row.
-    member = member_services.member_lock(member_id, defer=MEMBER_DEFER)
-    if member.status == Member.Status.ERASED:
-        raise Member.DoesNotExist(f"member {member_id} was erased")
+    member = None
+    if member_id is not None:
+        # Lock order: the member row, then the wallet; each once.
+        # The phone is not read by a checkout: parsing it costs more than the row.
+        member = member_services.member_lock(member_id, defer=MEMBER_DEFER)
+        if member.status == Member.Status.ERASED:
+            raise Member.DoesNotExist(f"member {member_id} was erased")
     if external_id:
         existing_id = member_selectors.visit_id_by_external_id(
             source=source, external_id=external_id
@@ -235,6 +261,22 @@ def _commit(
                 existing, fingerprint, given_paid_at
             )
             return _replay(visit, receipt_relation)
+    if member is None:
+        return _commit_anonymous(
+            location=location,
+            priced=priced,
+            paid_at=paid_at,
+            source=source,
+            external_id=external_id,
+            fingerprint=fingerprint,
+            recorded_by=recorded_by,
+            note=note,
+            payment_card_token=payment_card_token,
+            payment_method=payment_method,
+            price_reasons=reasons,
+            specialists=specialists,
+            receipt=receipt,
+        )
     member_services.member_active_check(member)
     state = wallet_lock(member.pk, now=at)
     quote = price_visit(
@@ -274,6 +316,19 @@ def _commit(
         outcome.tier_upgraded_to if outcome else None,
         outcome,
     )
+    if receipt is not None:
+        result.receipt = receipt(result)
+    return result
+
+
+def _commit_anonymous(*, receipt, priced, **fields) -> CheckoutResult:
+    """Insert an anonymous visit (the booking check passed): paid in full at
+    its lines' prices; no member's stats, no visit reactions."""
+    total = money(sum((price * qty for _s, price, qty in priced), Decimal("0")))
+    recorded = member_services.visit_insert(
+        member=None, priced=priced, amount_paid=total, **fields
+    )
+    result = CheckoutResult(recorded.visit, True, None, 0)
     if receipt is not None:
         result.receipt = receipt(result)
     return result

@@ -162,7 +162,7 @@ def tiers_review(*, on: date) -> dict:
                 LEFT JOIN (SELECT member_id, COUNT(*) AS n,
                                   ROUND(SUM(amount_paid - amount_refunded), 2) AS s
                            FROM members_visit
-                           WHERE status = %(paid)s
+                           WHERE status = %(paid)s AND member_id IS NOT NULL
                              AND paid_at > %(start)s AND paid_at <= %(end)s
                            GROUP BY member_id) v ON v.member_id = w.member_id
                 WHERE w.tier_override_until IS NULL
