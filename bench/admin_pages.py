@@ -2,8 +2,12 @@
 
     DATABASE_URL=... .venv/bin/python bench/admin_pages.py [NAME-FILTER]
 
-Run after ``seed_demo --members 1000000``: it logs in as the demo superuser and
-times each page (best and median of 5, in ms) with its number of SQL queries.
+Run after ``seed_demo --members 1000000`` (and ``analytics_rebuild`` for the
+dashboards' aggregates): it logs in as the demo superuser and times each page
+(best and median of 5, in ms) with its number of SQL queries. The home page
+and every dashboard of ``analytics.dashboards.DASHBOARDS`` are timed with
+their default filters (the last 30 days) and over the last 12 months; the
+goal is 300 ms each on 1M members / 20M visits.
 """
 
 import os
@@ -25,7 +29,9 @@ from django.db import connection, reset_queries  # noqa: E402
 from django.db.models import Count  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.urls import reverse  # noqa: E402
 
+from analytics.dashboards import DASHBOARDS  # noqa: E402
 from members.models import Member  # noqa: E402
 from referrals.models import Referral  # noqa: E402
 
@@ -71,7 +77,13 @@ def main() -> None:
         ("review queue", "/admin/referrals/heldreferral/"),
         ("referrer summary", "/admin/referrals/referrer/"),
         ("referral program", "/admin/referrals/referralprogram/1/change/"),
+        ("home", "/admin/"),
+        ("dashboards index", reverse("analytics:index")),
     ]
+    for entry in DASHBOARDS:
+        path = reverse("analytics:dashboard", kwargs={"key": entry.key})
+        pages.append((f"dashboard {entry.key}", path))
+        pages.append((f"dashboard {entry.key}, 12 months", f"{path}?preset=last12"))
     only = sys.argv[1] if len(sys.argv) > 1 else ""
     pages = [(name, url) for name, url in pages if only in name]
     print(f"{Member.objects.count():,} members")

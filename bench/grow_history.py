@@ -63,8 +63,8 @@ def main() -> None:
     for k in range(1, args.copies + 1):
         started = time.perf_counter()
         visit_select = [
-            f"paid_at - {k} * interval '{span}'" if c == "paid_at"
-            else f"created_at - {k} * interval '{span}'" if c == "created_at"
+            f"{c} - {k} * interval '{span}'"
+            if c in ("paid_at", "created_at", "status_changed_at")
             else "CASE WHEN external_id = '' THEN '' "
             f"ELSE external_id || '-h{k}' END" if c == "external_id"
             else c

@@ -102,6 +102,21 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "description": "Nightly: delete delivered and given-up webhook deliveries "
         "and their events older than WEBHOOKS_KEEP_DAYS.",
     },
+    "analytics: refresh today": {
+        "task": "analytics.tasks.analytics_refresh_today_task",
+        "schedule": crontab(minute=5),
+        "description": "Hourly: recompute today's analytics figures (visits, "
+        "money, new members, points) so the home page and dashboards are at "
+        "most an hour behind. Replaces today's rows; safe to re-run.",
+    },
+    "analytics: refresh yesterday": {
+        "task": "analytics.tasks.analytics_refresh_nightly_task",
+        "schedule": crontab(hour=1, minute=30),
+        "description": "Nightly, after the points expiry: recompute yesterday's "
+        "analytics, the days its cancellations, refunds and expiries changed, "
+        "the open 30-day retention windows and the cohorts. Safe to re-run; "
+        "`manage.py analytics_refresh --date D` does it for a past date.",
+    },
 }
 
 

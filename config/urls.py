@@ -13,6 +13,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/analytics/", include("analytics.urls")),
     path("admin/", admin.site.urls),
     path("r/<str:code>", referral_landing, name="referral-landing"),
     path("unsubscribe/<str:token>", unsubscribe, name="unsubscribe"),

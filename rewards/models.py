@@ -530,6 +530,8 @@ class PointLot(models.Model):
                 condition=Q(pending_until__isnull=False),
                 name="lot_pending_idx",
             ),
+            # The analytics' daily points issued and breakage by credit day.
+            models.Index(fields=["created_at"], name="lot_created_idx"),
         ]
 
     def __str__(self) -> str:

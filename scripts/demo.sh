@@ -28,6 +28,8 @@ echo "==> Demo promotions: happy hours, a themed month, a combo, code WELCOME…
 "$PY" manage.py seed_campaigns_demo
 echo "==> Demo campaigns: win-back, birthday, cross-sell journeys and a finished send (idempotent)"
 "$PY" manage.py seed_journeys_demo
+echo "==> The dashboards' daily aggregates, from the whole demo history"
+"$PY" manage.py analytics_rebuild
 echo "==> API access for the demo: a member to sign in as (fixed code), a POS key"
 eval "$("$PY" manage.py demo_api_access)"
 DEMO_APP_CODE=123456

@@ -413,6 +413,12 @@ class Visit(models.Model):
                 condition=Q(status_changed_by__isnull=False),
                 name="visit_status_changed_by_idx",
             ),
+            # The analytics' refresh: which visits a period cancelled.
+            models.Index(
+                fields=["status_changed_at"],
+                condition=Q(status_changed_at__isnull=False),
+                name="visit_status_changed_at_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -525,6 +531,8 @@ class VisitRefund(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("partial refund")
         verbose_name_plural = _("partial refunds")
+        # The analytics' refresh: which visits a period's refunds changed.
+        indexes = [models.Index(fields=["created_at"], name="visit_refund_created_idx")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount__gte=0), name="visit_refund_amount_not_negative"
