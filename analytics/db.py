@@ -15,14 +15,37 @@ APIs and the admin's lists never read from it.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from django.conf import settings
+from django.db import connections, transaction
 
 REPLICA = "replica"
+
+
+# Memory for a dashboard's hash aggregates. Counting the distinct members of
+# half a year of 21.7M visits spills a 4 MB hash to disk; with PostgreSQL's
+# parallel workers and the statement's parameters bound (as the app sends
+# them) that spill took over a minute where 64 MB answers in 1.1 s.
+WORK_MEM = "256MB"
 
 
 def reading() -> str:
     """The database alias analytics reads from."""
     return REPLICA if REPLICA in settings.DATABASES else "default"
+
+
+@contextmanager
+def heavy_reads():
+    """A read transaction on ``reading()`` whose aggregates may use
+    ``WORK_MEM`` (PostgreSQL; for that transaction only)."""
+    alias = reading()
+    with transaction.atomic(using=alias):
+        connection = connections[alias]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        yield
 
 
 class AnalyticsRouter:

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 
 from analytics.charts import chart_svg, format_value, has_data
 from analytics.dashboards import DashboardEntry, dashboard_get, dashboards_for
+from analytics.db import heavy_reads
 from analytics.exports import export_filename, table_csv, table_xlsx
 from analytics.forms import PRESETS, FiltersForm, filters_query, filters_querystring
 from analytics.tables import Dashboard, Filters, Kpi, Table
@@ -181,7 +182,8 @@ def dashboard(request, key: str):
     query = ""
     if form.is_valid():
         f = form.filters()
-        board = entry.load()(f)
+        with heavy_reads():
+            board = entry.load()(f)
         cards = [kpi_card(kpi) for kpi in board.kpis]
         tables = [table_view(entry, table, f) for table in board.tables]
         query = filters_querystring(f)
@@ -238,7 +240,8 @@ def export(request, key: str, table: str, fmt: str):
             status=400,
         )
     f = form.filters()
-    board = entry.load()(f)
+    with heavy_reads():
+        board = entry.load()(f)
     found = next((t for t in board.tables if t.key == table), None)
     if found is None:
         return JsonResponse(
