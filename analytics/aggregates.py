@@ -300,7 +300,7 @@ def days_touched(
     return sorted(d for d in days if d is not None)
 
 
-def _runs(days: Iterable[date], longest: int = CHUNK_DAYS) -> list[tuple[date, date]]:
+def runs(days: Iterable[date], longest: int = CHUNK_DAYS) -> list[tuple[date, date]]:
     """Sorted days as contiguous ranges of at most ``longest`` days."""
     runs: list[list[date]] = []
     for day in sorted(days):
@@ -415,7 +415,7 @@ def _extra_days(day_from: date, day_to: date, reach_back: bool) -> list[date]:
 
 
 def _extra_refresh(days: list[date], progress: Progress | None) -> None:
-    for a, b in _runs(days):
+    for a, b in runs(days):
         extra_refresh(a, b, members=False)
     member_value_refresh()  # one snapshot of the members, not one per run
     if progress:
@@ -438,7 +438,7 @@ def aggregates_refresh(
         raise ValueError("day_to is before day_from")
     started = time.monotonic()
     result = RefreshResult(days=days_touched(day_from, day_to, reach_back=reach_back))
-    for a, b in _runs(result.days):
+    for a, b in runs(result.days):
         result.rows += _days_refresh(a, b)
         if progress:
             progress(f"{a} – {b}: done")
@@ -448,6 +448,12 @@ def aggregates_refresh(
         if progress:
             progress(f"cohorts {first:%Y-%m} – {result.days[-1]:%Y-%m}: done")
     _extra_refresh(_extra_days(day_from, day_to, reach_back), progress)
+    _spans().spans_refresh(
+        _spans().span_days_touched(day_from, day_to)
+        if reach_back
+        else _extra_days(day_from, day_to, False),
+        progress,
+    )
     result.seconds = time.monotonic() - started
     return result
 
@@ -488,5 +494,13 @@ def aggregates_rebuild(*, progress: Progress | None = None) -> RefreshResult:
             progress(f"cohorts {month:%Y-%m} – {last_month:%Y-%m}: done")
         month = month_add(last_month, 1)
     _extra_refresh(result.days, progress)
+    _spans().spans_rebuild(progress)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _spans():
+    """``analytics.spans`` (imported late: it builds on this module)."""
+    from analytics import spans
+
+    return spans

@@ -205,29 +205,40 @@ def check_parts(f: Filters, *, members: bool) -> tuple[Decimal, int]:
     return got["money"] or Decimal("0"), got["n"]
 
 
+def days_back(f: Filters, days: int) -> datetime:
+    """The start of the ``days`` local days that end with ``date_to``."""
+    return day_start(f.date_to - timedelta(days=days - 1))
+
+
 def active_count(f: Filters) -> int:
-    """Members with a paid visit in the ACTIVE_DAYS × 24 h before the end of
+    """Members with a paid visit in the ACTIVE_DAYS local days that end with
     ``date_to``."""
-    end = bounds(f)[1]
-    start = end - timedelta(days=settings.ANALYTICS_ACTIVE_DAYS)
+    start, end = days_back(f, settings.ANALYTICS_ACTIVE_DAYS), bounds(f)[1]
     qs = visits_in(f, start, end).filter(member__isnull=False)
     return qs.values("member_id").distinct().count()
 
 
+def active_by_location(f: Filters) -> dict:
+    """``active_count`` per location of the visits."""
+    start, end = days_back(f, settings.ANALYTICS_ACTIVE_DAYS), bounds(f)[1]
+    qs = visits_in(f, start, end).filter(member__isnull=False)
+    rows = qs.values("location_id").annotate(n=Count("member_id", distinct=True))
+    return {row["location_id"]: row["n"] for row in rows.order_by()}
+
+
 def not_lost_count(f: Filters) -> int:
-    """Members with a paid visit in the LOST_DAYS × 24 h before the end of
+    """Members with a paid visit in the LOST_DAYS local days that end with
     ``date_to``."""
-    end = bounds(f)[1]
-    start = end - timedelta(days=settings.ANALYTICS_LOST_DAYS)
+    start, end = days_back(f, settings.ANALYTICS_LOST_DAYS), bounds(f)[1]
     qs = visits_in(f, start, end).filter(member__isnull=False)
     return qs.values("member_id").distinct().count()
 
 
 def lost_count(f: Filters) -> int:
-    """Members whose last paid visit before the end of ``date_to`` is more than
-    LOST_DAYS × 24 h before it."""
+    """Members whose last paid visit up to the end of ``date_to`` is before the
+    LOST_DAYS local days that end with it."""
     end = bounds(f)[1]
-    limit = end - timedelta(days=settings.ANALYTICS_LOST_DAYS)
+    limit = days_back(f, settings.ANALYTICS_LOST_DAYS)
     qs = filtered(
         paid_visits().using(reading()).filter(paid_at__lt=end, member__isnull=False),
         f,
@@ -278,24 +289,19 @@ CHURN = Definition(
 def churn_parts(f: Filters) -> tuple[int, int]:
     """(members who became lost in the period, members not lost at its start)."""
     start, end = bounds(f)
-    lost_after = timedelta(days=settings.ANALYTICS_LOST_DAYS)
+    lost = timedelta(days=settings.ANALYTICS_LOST_DAYS)
+    before = day_start(f.date_from - lost)  # LOST_DAYS local days before start
+    recent = day_start(f.date_to + timedelta(days=1) - lost)
     members = paid_visits().using(reading()).filter(member__isnull=False)
-    since = filtered(members.filter(paid_at__gte=end - lost_after, paid_at__lt=end), f)
+    since = filtered(members.filter(paid_at__gte=recent, paid_at__lt=end), f)
     churned = (
-        filtered(
-            members.filter(
-                paid_at__gte=start - lost_after, paid_at__lt=end - lost_after
-            ),
-            f,
-        )
+        filtered(members.filter(paid_at__gte=before, paid_at__lt=recent), f)
         .exclude(member_id__in=since.values("member_id"))
         .values("member_id")
         .distinct()
         .count()
     )
-    base = filtered(
-        members.filter(paid_at__gte=start - lost_after, paid_at__lt=start), f
-    )
+    base = filtered(members.filter(paid_at__gte=before, paid_at__lt=start), f)
     return churned, base.values("member_id").distinct().count()
 
 

@@ -5,8 +5,9 @@
 Additive figures (visits, money, new members and their retention, points,
 lots) come from ``DailyStat``; the cohorts from ``CohortStat``. Figures that
 count distinct members over a window — repeat purchase rate, active and lost
-members — have no additive form: they are the reference computations of
-``analytics.kpis`` on the replica, over the covering index of paid visits.
+members, churn — come from ``SpanStat`` (``analytics.selectors_spans``),
+which falls back to the reference computations of ``analytics.kpis`` where
+its rows cannot answer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from analytics import kpis
-from analytics.selectors_base import daily, lost_count, previous, totals
+from analytics import selectors_spans as spans
+from analytics.selectors_base import daily, previous, totals
 from analytics.selectors_members import dashboard_members, dashboard_retention
 from analytics.selectors_repeat import dashboard_points, dashboard_repeat
 from analytics.tables import Filters, Kpi
@@ -33,7 +35,7 @@ def kpis_from_aggregates(f: Filters) -> dict[str, Kpi]:
     """The defined KPIs of one period, by key (no ``previous``)."""
     t = totals(daily(f))
     return {
-        kpis.RPR.key: kpis.rate_kpi(kpis.RPR, *kpis.rpr_parts(f)),
+        kpis.RPR.key: kpis.rate_kpi(kpis.RPR, *spans.rpr_parts(f)),
         kpis.RETENTION_30D.key: kpis.rate_kpi(
             kpis.RETENTION_30D, t["new_retained"], t["new_members"]
         ),
@@ -43,8 +45,8 @@ def kpis_from_aggregates(f: Filters) -> dict[str, Kpi]:
         kpis.AVG_CHECK_ANON.key: kpis.rate_kpi(
             kpis.AVG_CHECK_ANON, t["anon_money"], t["anon_visits"]
         ),
-        kpis.ACTIVE.key: kpis.kpi(kpis.ACTIVE, kpis.active_count(f)),
-        kpis.LOST.key: kpis.kpi(kpis.LOST, lost_count(f)),
+        kpis.ACTIVE.key: kpis.kpi(kpis.ACTIVE, spans.active_count(f)),
+        kpis.LOST.key: kpis.kpi(kpis.LOST, spans.lost_count(f)),
         kpis.BREAKAGE.key: kpis.rate_kpi(
             kpis.BREAKAGE, t["lots_expired"], t["lots_issued"]
         ),

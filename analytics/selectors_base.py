@@ -11,7 +11,6 @@ from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext as _
 
-from analytics import kpis
 from analytics.aggregates import month_add
 from analytics.db import reading
 from analytics.models import DailyStat
@@ -115,15 +114,3 @@ def location_names() -> dict:
 
 def col(key: str, label: str, unit: str = "count") -> Column:
     return Column(key=key, label=label, unit=unit)
-
-
-def lost_count(f: Filters) -> int:
-    """Lost members at the end of the period, as ``kpis.lost_count`` defines
-    them, counted as (members with a paid visit to date) − (those with one in
-    the last LOST_DAYS days). Without a location or tier filter the first
-    term is the new members to date from the aggregates, so only the window
-    is scanned, not every visit ever."""
-    if f.location_id is None and f.tier_id is None:
-        ever = totals(daily(f, all_time=True))["new_members"]
-        return ever - kpis.not_lost_count(f)
-    return kpis.lost_count(f)

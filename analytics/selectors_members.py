@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from analytics import kpis
+from analytics import selectors_spans as spans
 from analytics.aggregates import COHORT_MONTHS, month_add
 from analytics.db import reading
 from analytics.kpis import Definition, kpi, rate_kpi
@@ -20,7 +20,6 @@ from analytics.selectors_base import (
     col,
     daily,
     location_names,
-    lost_count,
     month_end,
     months,
     previous,
@@ -55,20 +54,10 @@ def _member_counts(f: Filters) -> dict[str, Kpi]:
     new = totals(daily(f))["new_members"]
     return {
         "total": kpi(TOTAL, total),
-        "active": kpi(kpis.ACTIVE, kpis.active_count(f)),
+        "active": kpi(kpis.ACTIVE, spans.active_count(f)),
         "new": kpi(NEW, new),
-        "lost": kpi(kpis.LOST, lost_count(f)),
+        "lost": kpi(kpis.LOST, spans.lost_count(f)),
     }
-
-
-def _active_by(f: Filters, key: str) -> dict:
-    """Active members at the end of the period per location."""
-    end = kpis.bounds(f)[1]
-    start = end - timedelta(days=settings.ANALYTICS_ACTIVE_DAYS)
-    qs = kpis.visits_in(f, start, end).filter(member__isnull=False)
-    field = "location_id"
-    rows = qs.values(field).annotate(n=Count("member_id", distinct=True)).order_by()
-    return {row[field]: row["n"] for row in rows}
 
 
 def _breakdown(f: Filters, key: str) -> Table:
@@ -78,7 +67,7 @@ def _breakdown(f: Filters, key: str) -> Table:
     all_time, period = by(daily(f, all_time=True), field), by(daily(f), field)
     # Active members by tier would need each window visit's tier (three
     # index probes a visit): by location only.
-    active = _active_by(f, key) if key == "location" else {}
+    active = spans.active_by_location(f) if key == "location" else {}
     order = (
         tiers_in_order()
         if key == "tier"
@@ -251,14 +240,14 @@ def _retention_by_month(f: Filters) -> Table:
 
 def _churn_by_month(f: Filters) -> Table:
     rows = []
-    for m in months(f)[-CHURN_MONTHS:]:
-        part = Filters(
-            max(m, f.date_from),
-            min(month_end(m), f.date_to),
-            f.location_id,
-            f.tier_id,
-        )
-        churned, base = kpis.churn_parts(part)
+    shown = months(f)[-CHURN_MONTHS:]
+    parts = [
+        Filters(max(m, f.date_from), min(month_end(m), f.date_to), f.location_id)
+        for m in shown
+    ]
+    if f.tier_id is not None:
+        parts = [replace(part, tier_id=f.tier_id) for part in parts]
+    for m, (churned, base) in zip(shown, spans.churn_by_month(f, parts), strict=True):
         rows.append(
             {
                 "month": m,
@@ -286,7 +275,7 @@ def _churn_by_month(f: Filters) -> Table:
 
 def _retention_cards(f: Filters) -> list[Kpi]:
     t = totals(daily(f))
-    churned, base = kpis.churn_parts(f)
+    churned, base = spans.churn_parts(f)
     return [
         rate_kpi(kpis.RETENTION_30D, t["new_retained"], t["new_members"]),
         kpi(NEW, t["new_members"]),

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from analytics import kpis
+from analytics import selectors_spans as spans
 from analytics.db import reading
 from analytics.kpis import Definition, kpi, rate_kpi, ratio
 from analytics.selectors_base import (
@@ -104,7 +105,7 @@ def _specialist_note(f: Filters) -> list[str]:
 
 def _repeat_cards(f: Filters) -> list[Kpi]:
     t = totals(daily(f))
-    repeaters, visitors = kpis.rpr_parts(f)
+    repeaters, visitors = spans.rpr_parts(f)
     all_visits = t["member_visits"] + t["anon_visits"]
     frequency = ratio(t["member_visits"], visitors, MONEY)
     return [
@@ -180,7 +181,7 @@ def _members_vs_anonymous(f: Filters) -> Table:
 
 
 def _rpr_by_month(f: Filters) -> Table:
-    counted = kpis.rpr_by_month(f)
+    counted = spans.rpr_by_month(f, months(f))
     rows = []
     for m in months(f):
         repeaters, visitors = counted.get(m, (0, 0))

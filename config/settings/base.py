@@ -237,6 +237,11 @@ HEALTHZ_BROKER_TIMEOUT = env.float("HEALTHZ_BROKER_TIMEOUT", default=2.0)
 # visit in the days before it, *lost* when the last one is older than this.
 ANALYTICS_ACTIVE_DAYS = env.int("ANALYTICS_ACTIVE_DAYS", default=90)
 ANALYTICS_LOST_DAYS = env.int("ANALYTICS_LOST_DAYS", default=180)
+# The longest window of days whose distinct members (repeat purchase rate,
+# churn) are read from analytics.SpanStat; a longer one is counted from the
+# visits. 550 covers a 12-month period's churn (12 months + LOST_DAYS).
+# Changing it (or the two above) takes an analytics_rebuild.
+ANALYTICS_SPAN_DAYS = env.int("ANALYTICS_SPAN_DAYS", default=550)
 
 REGULARS_CURRENCY = env.str("CURRENCY", default="RUB")
 # The business's name in messages and public pages, the site's public address
