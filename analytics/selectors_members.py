@@ -164,7 +164,7 @@ def _notes(f: Filters) -> list[str]:
     ]
     if f.specialist_id is not None:
         notes.append(_("The specialist filter does not apply to this dashboard."))
-    return notes
+    return notes + spans.notes()
 
 
 # --- Retention ---------------------------------------------------------------
@@ -294,6 +294,7 @@ def dashboard_retention(f: Filters) -> Dashboard:
         _("Churn by month covers at most the last %(n)s months of the period.")
         % {"n": CHURN_MONTHS}
     )
+    notes += spans.notes()
     return Dashboard(
         key="retention",
         title=_("Retention"),

@@ -219,7 +219,7 @@ def dashboard_repeat(f: Filters) -> Dashboard:
         filters=f,
         kpis=cards,
         tables=[_check_by_tier(f), _members_vs_anonymous(f), _rpr_by_month(f)],
-        notes=_specialist_note(f),
+        notes=_specialist_note(f) + spans.notes(),
     )
 
 

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db.models import Q, Sum
+from django.utils.translation import gettext as _
 
 from analytics import kpis
 from analytics.aggregates import month_add
@@ -30,6 +31,20 @@ def _usable(f: Filters, windows: list[Window]) -> bool:
     if any((end - start).days > span_days() for start, end in windows):
         return False
     return is_built()
+
+
+def notes() -> list[str]:
+    """A dashboard's note while the rows are not built."""
+    if is_built():
+        return []
+    return [
+        _(
+            "Active and lost members, the repeat purchase rate and churn are "
+            "counted from the visits until the window figures are built (run "
+            "analytics_rebuild once after installing or upgrading): right, "
+            "but slow on a long history."
+        )
+    ]
 
 
 def _scope(f: Filters):

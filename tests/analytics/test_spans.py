@@ -241,3 +241,14 @@ def test_the_tier_filter_is_counted_from_the_visits(history):
     f = Filters(date(2026, 3, 1), date(2026, 3, 31), tier_id=tier_id)
     assert spans.rpr_parts(f) == kpis.rpr_parts(f) == (0, 0)
     assert spans.active_count(f) == 0
+
+
+def test_the_dashboards_say_so_until_the_rows_are_built(history):
+    from analytics.selectors import dashboard_members, dashboard_repeat
+
+    f = Filters(date(2026, 4, 1), date(2026, 4, 30))
+    for dashboard in (dashboard_members, dashboard_repeat):
+        assert any("analytics_rebuild" in note for note in dashboard(f).notes)
+    rebuild()
+    for dashboard in (dashboard_members, dashboard_repeat):
+        assert not any("analytics_rebuild" in note for note in dashboard(f).notes)
