@@ -7,9 +7,10 @@ from datetime import date
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from analytics.models import DailyStat
+from analytics.models import DailyStat, SpanStat, SpanState
 from analytics.tasks import analytics_refresh_nightly_task, analytics_refresh_today_task
 from config.celery import BEAT_SCHEDULE
 from tests.analytics import test_aggregates_dataset as dataset
@@ -37,6 +38,13 @@ def test_rebuild_then_refresh_a_past_range_with_progress(history):
 
     assert "Done" in out
     assert DailyStat.objects.count() == rows
+
+
+def test_rebuild_only_the_window_figures(history):
+    out = run("analytics_rebuild", "--only", "windows")
+    assert "window figures, all locations: 2025-12-20" in out and "Done" in out
+    assert SpanStat.objects.exists() and not DailyStat.objects.exists()
+    assert SpanState.objects.get().span_days == settings.ANALYTICS_SPAN_DAYS
 
 
 def test_refresh_one_past_date(history):
