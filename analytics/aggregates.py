@@ -95,10 +95,13 @@ def tier_at(member: str = "member_id", at: str = "paid_at") -> Coalesce:
     following = TierChange.objects.filter(
         member_id=OuterRef(member), changed_at__gte=OuterRef(at)
     ).order_by("changed_at", "id")
+    # One probe of the member's changes (and of the wallet when none follows).
+    tier = Coalesce("from_tier_id", "to_tier_id", output_field=IntegerField())
+    then = following.values(tier=tier)[:1]
     return Coalesce(
-        Subquery(following.values("from_tier_id")[:1]),
-        Subquery(following.values("to_tier_id")[:1]),
+        Subquery(then),
         Subquery(Wallet.objects.filter(pk=OuterRef(member)).values("tier_id")[:1]),
+        output_field=IntegerField(),
     )
 
 
