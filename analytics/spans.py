@@ -44,6 +44,7 @@ from analytics.aggregates import (
     local_day,
     runs,
 )
+from analytics.db import WORK_MEM
 from analytics.models import SpanStat, SpanState
 from core.bulk import rows_copy
 from members.models import Visit
@@ -259,7 +260,12 @@ def spans_rebuild(progress: Progress | None = None) -> int:
 def _rebuild_scope(by_location: bool, progress: Progress | None) -> int:
     sql, params = _gaps_windowed(by_location).query.sql_with_params()
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The sort of every visit by member: in memory where it can be.
+            cursor.execute(f"SET work_mem = '{WORK_MEM}'")
         cursor.execute(f"CREATE TEMPORARY TABLE {TEMP} AS {sql}", params)
+        if connection.vendor == "postgresql":
+            cursor.execute("RESET work_mem")
         cursor.execute(f"CREATE INDEX {TEMP}_t ON {TEMP} (t)")
         cursor.execute(f"SELECT MIN(t), MAX(t) FROM {TEMP}")
         first, last = (_as_date(v) for v in cursor.fetchone())
