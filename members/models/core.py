@@ -237,6 +237,11 @@ class Member(models.Model):
             # (four of them trigram GIN) instead of a heap-only (HOT) update —
             # ~16× the WAL. The tables are filled to 90 % (migration
             # members 0008) so that the update finds room on its page.
+            # Except the first visit's time: it changes once in a member's
+            # life (LEAST keeps it on every later visit, and an unchanged
+            # value leaves the update heap-only); the home page counts new
+            # members by it.
+            models.Index(fields=["first_visit_at"], name="member_first_visit_idx"),
             models.Index(fields=["birthday"], name="member_birthday_idx"),
             models.Index(fields=["erased_phone_hash"], name="member_erased_phone_idx"),
             models.Index(fields=["-registered_at"], name="member_registered_idx"),
