@@ -123,6 +123,24 @@ def first_visits():
     return paid_visits().filter(member__isnull=False).filter(~Exists(earlier))
 
 
+def first_visits_between(day_from: date, day_to: date):
+    """``first_visits()`` paid in [day_from, day_to], found from the members'
+    cached first-visit time (``Member.first_visit_at``, indexed, kept exact by
+    the visit services and the nightly reconcile): a range of that index and
+    a probe a new member, not a probe of every visit of the range."""
+    bounds = _between("member__first_visit_at", day_from, day_to)
+    same_instant = paid_visits().filter(
+        member_id=OuterRef("member_id"),
+        paid_at=OuterRef("paid_at"),
+        id__lt=OuterRef("id"),
+    )
+    return (
+        paid_visits()
+        .filter(member__isnull=False, paid_at=F("member__first_visit_at"), **bounds)
+        .exclude(Exists(same_instant))
+    )
+
+
 def retained():
     """Another paid visit later than this one and at most 30 × 24 h after it."""
     limit = ExpressionWrapper(
@@ -185,8 +203,7 @@ def daily_rows(day_from: date, day_to: date) -> list[DailyStat]:
         r.anon_visits, r.anon_money = v["av"], v["am"] or 0
 
     firsts = (
-        first_visits()
-        .filter(**_between("paid_at", day_from, day_to))
+        first_visits_between(day_from, day_to)
         .annotate(
             d=local_day("paid_at"),
             t=tier_at(),

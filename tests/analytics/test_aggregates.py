@@ -218,3 +218,31 @@ def test_the_refresh_is_set_based(history, django_assert_max_num_queries):
         aggregates_refresh(
             date(2026, 3, 1), date(2026, 3, 31), reach_back=False, cohorts=False
         )
+
+
+def test_first_visits_by_the_members_cache_equal_those_by_the_visits(history):
+    from analytics.aggregates import first_visits, first_visits_between
+    from members.services.visits import member_stats_reconcile
+
+    # Two visits of one member at the same instant: the lower id is first
+    member = history["members"][0]
+    twin = Visit.objects.filter(member=member).order_by("paid_at").first()
+    twin.pk, twin.external_id, twin.fingerprint = None, "", "twin"
+    twin.paid_at = moscow(2025, 11, 30, 10, 0)
+    twin.save()
+    twin.pk, twin.fingerprint = None, "twin2"
+    twin.save()
+    member_stats_reconcile()
+    for day_from, day_to in [
+        (date(2025, 11, 1), date(2026, 6, 30)),
+        (date(2025, 11, 30), date(2025, 11, 30)),
+        (date(2026, 3, 1), date(2026, 3, 31)),
+    ]:
+        bounds = {
+            "paid_at__gte": moscow(day_from.year, day_from.month, day_from.day),
+            "paid_at__lt": moscow(day_to.year, day_to.month, day_to.day)
+            + timedelta(days=1),
+        }
+        expected = set(first_visits().filter(**bounds).values_list("id", flat=True))
+        got = set(first_visits_between(day_from, day_to).values_list("id", flat=True))
+        assert got == expected and expected
