@@ -19,10 +19,11 @@ import hashlib
 import secrets
 import threading
 from collections import OrderedDict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core import rows, stamps
@@ -89,8 +90,11 @@ def _fields(model, names: set[str]) -> tuple[str, ...]:
 
 # A token is cached as these values only; the member, the device and the rest
 # load on first access (``MemberUser.member``), never from a stale copy.
-_TOKEN_FIELDS = _fields(MemberToken, {"id", "member_id", "last_used_at", "revoked_at"})
+_TOKEN_FIELDS = _fields(
+    MemberToken, {"id", "member_id", "created_at", "last_used_at", "revoked_at"}
+)
 _TOKEN_LAST_USED = _TOKEN_FIELDS.index("last_used_at")
+_TOKEN_CREATED = _TOKEN_FIELDS.index("created_at")
 _T, _M = MemberToken._meta.db_table, Member._meta.db_table
 _TOKEN_WHERE = (
     f"{_T}.key_hash = %s AND {_T}.revoked_at IS NULL AND EXISTS "
@@ -152,18 +156,43 @@ def tokens_revoke_for_member(*, member: Member, actor=None) -> int:
     return revoked
 
 
+class TokenExpired(Exception):
+    """The token is live but unused for longer than MEMBER_TOKEN_TTL_DAYS."""
+
+
+def token_ttl() -> timedelta:
+    return timedelta(days=settings.MEMBER_TOKEN_TTL_DAYS)
+
+
+def token_expires_at(token: MemberToken) -> datetime:
+    """When ``token`` expires unless it is used (or refreshed) before."""
+    return (token.last_used_at or token.created_at) + token_ttl()
+
+
+def _expired(values: tuple, now: datetime) -> bool:
+    used = values[_TOKEN_LAST_USED] or values[_TOKEN_CREATED]
+    return used + token_ttl() < now
+
+
 def token_authenticate(raw: str) -> MemberToken | None:
-    """The live token for ``raw``, or None.
+    """The live token for ``raw``, or None; ``TokenExpired`` when it is live
+    but has not been used for MEMBER_TOKEN_TTL_DAYS.
 
     Live: not revoked, and its member is active. Answered from the process's
     cache while the credentials stamp stands, else one query. The token comes
     with ``member_id`` only: ``token.member`` is one query on first access.
+    Each use slides the expiry (``last_used_at``, written at most every
+    LAST_USED_RESOLUTION).
     """
     if not raw.startswith(TOKEN_PREFIX):
         return None
     key_hash = secret_hash(raw)
     cache = _tokens.get()
     cached = values = cache.get(key_hash)
+    now = timezone.now()
+    if values is not None and _expired(values, now):
+        # Another process may have seen it used since: ask the database.
+        cached = values = None
     if values is None:
         # A statement written once per process (core.rows): a cold token is
         # every member's first request to each worker after a stamp moved.
@@ -173,10 +202,34 @@ def token_authenticate(raw: str) -> MemberToken | None:
         if token is None:
             return None  # refusals are not cached: a new token is live at once
         values = tuple(getattr(token, name) for name in _TOKEN_FIELDS)
+        if _expired(values, now):
+            raise TokenExpired
     values = _touch(MemberToken, values, _TOKEN_LAST_USED)
     if values is not cached:
         cache.put(key_hash, values)
     return _instance(MemberToken, _TOKEN_FIELDS, values)
+
+
+def token_refresh(*, token: MemberToken) -> datetime:
+    """Start the token's expiry period again now (POST auth/refresh): returns
+    when it expires. Refreshing twice only moves the time on."""
+    now = timezone.now()
+    MemberToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.last_used_at = now
+    return token_expires_at(token)
+
+
+def member_sessions(*, member: Member):
+    """The member's live tokens (signed-in devices), the last used first."""
+    since = timezone.now() - token_ttl()
+    return (
+        MemberToken.objects.filter(member=member, revoked_at__isnull=True)
+        .filter(
+            Q(last_used_at__gte=since)
+            | Q(last_used_at__isnull=True, created_at__gte=since)
+        )
+        .order_by(F("last_used_at").desc(nulls_last=True), "-created_at")
+    )
 
 
 # --- POS keys --------------------------------------------------------------------

@@ -23,7 +23,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from members import member_flow, selectors, services
+from members import access, member_flow, selectors, services
 from members.admin_exports import MEMBER_EXPORTS, MemberExportAdminMixin
 from members.admin_filters import BirthdayMonthFilter, LastVisitFilter
 from members.admin_helpers import phone_of
@@ -303,6 +303,7 @@ class MemberAdmin(MemberPrivacyAdminMixin, MemberExportAdminMixin, admin.ModelAd
     actions = [
         "block_members",
         "unblock_members",
+        "sign_out_everywhere",
         "erase_personal_data",
         *MEMBER_EXPORTS,
     ]
@@ -315,11 +316,31 @@ class MemberAdmin(MemberPrivacyAdminMixin, MemberExportAdminMixin, admin.ModelAd
     def unblock_members(self, request, queryset):
         self._set_status(request, queryset, Member.Status.ACTIVE)
 
+    @admin.action(
+        description=_("Sign selected members out of the app everywhere"),
+        permissions=["change"],
+    )
+    def sign_out_everywhere(self, request, queryset):
+        revoked = sum(
+            access.tokens_revoke_for_member(member=member, actor=request.user)
+            for member in queryset
+        )
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d session signed out.",
+                "%(count)d sessions signed out.",
+                revoked,
+            )
+            % {"count": revoked},
+            messages.SUCCESS,
+        )
+
     def _set_status(self, request, queryset, status):
         changed = 0
         # Erased members stay erased: their personal data is gone.
         for member in queryset.exclude(status__in=[status, Member.Status.ERASED]):
-            services.member_update(member=member, status=status)
+            services.member_update(member=member, status=status, actor=request.user)
             changed += 1
         self.message_user(
             request,

@@ -412,6 +412,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Members' sign-in tokens expire this many days after their last use (each
+# use, or POST auth/refresh, starts the period again).
+MEMBER_TOKEN_TTL_DAYS = env.int("MEMBER_TOKEN_TTL_DAYS", default=90)
+
 # Phone sign-in: codes, their lifetime, and the brute-force lock.
 OTP_LENGTH = 6
 OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=300)

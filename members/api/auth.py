@@ -89,7 +89,12 @@ class MemberTokenAuthentication(BaseAuthentication):
         raw = _credential(request, self.keyword)
         if raw is None:
             return None
-        token = access.token_authenticate(raw)
+        try:
+            token = access.token_authenticate(raw)
+        except access.TokenExpired as exc:
+            raise exceptions.AuthenticationFailed(
+                _("The token has expired: sign in again."), code="token_expired"
+            ) from exc
         if token is None:
             raise exceptions.AuthenticationFailed(
                 _("The token is not valid or was revoked."), code="invalid_token"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from members.api import member
+from members.api import member, sessions
 
 urlpatterns = [
     path(
@@ -12,6 +12,13 @@ urlpatterns = [
     ),
     path("auth/otp/verify", member.OtpVerifyView.as_view(), name="api-otp-verify"),
     path("auth/logout", member.LogoutView.as_view(), name="api-logout"),
+    path("auth/refresh", sessions.RefreshView.as_view(), name="api-token-refresh"),
+    path("me/sessions", sessions.SessionListView.as_view(), name="api-me-sessions"),
+    path(
+        "me/sessions/<int:pk>",
+        sessions.SessionDetailView.as_view(),
+        name="api-me-session",
+    ),
     path("me", member.MeView.as_view(), name="api-me"),
     path("me/card", member.MeCardView.as_view(), name="api-me-card"),
     path("me/card/qr.png", member.MeCardPngView.as_view(), name="api-me-card-png"),

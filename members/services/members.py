@@ -14,6 +14,7 @@ from phonenumber_field.phonenumber import PhoneNumber, to_python
 
 from core.errors import field_error
 from members import member_flow
+from members.access import tokens_revoke_for_member
 from members.hashing import e164_hash
 from members.models import Location, Member, MemberPhone
 from webhooks.services import event_emit
@@ -181,8 +182,9 @@ def phone_history_add(*, member: Member, at: datetime | None = None) -> None:
 
 
 @transaction.atomic
-def member_update(*, member: Member, **fields) -> Member:
+def member_update(*, member: Member, actor=None, **fields) -> Member:
     """Change a member's profile. ``consents`` ({channel: bool}) stamps changes.
+    Blocking signs the member out everywhere (``actor``: the staff user).
 
     Visit stats are not editable here: they follow from the visits.
     """
@@ -222,6 +224,9 @@ def member_update(*, member: Member, **fields) -> Member:
         raise _phone_taken() from exc
     if "phone" in fields:
         phone_history_add(member=member, at=now)
+    if fields.get("status") == Member.Status.BLOCKED:
+        # Signed out everywhere: unblocking does not bring the tokens back.
+        tokens_revoke_for_member(member=member, actor=actor)
     event_emit(
         type="member.updated",
         data=lambda: {**member_webhook_data(member), "changed": sorted(fields)},
