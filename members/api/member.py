@@ -17,8 +17,9 @@ from rest_framework import mixins, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+from rest_framework.throttling import SimpleRateThrottle
 
+from core.net import client_ip
 from members import access, otp, privacy
 from members.api import member_serializers as s
 from members.api.auth import MemberAPIView
@@ -35,11 +36,6 @@ ME = ["Me"]
 # --- Throttles ------------------------------------------------------------------
 # The cheap first line against floods; the real limits are the database counters
 # in members.otp (caps per phone and IP, the brute-force lock).
-
-
-def client_ip(request) -> str:
-    """The caller's IP, behind API_NUM_PROXIES trusted proxies."""
-    return BaseThrottle().get_ident(request)
 
 
 class OtpRequestIpThrottle(SimpleRateThrottle):
