@@ -39,6 +39,13 @@ logging.getLogger("kombu.connection").addFilter(_FilesystemBrokerHostFilter())
 
 # name -> task, schedule, optional kwargs and a description for the operator.
 BEAT_SCHEDULE: dict[str, dict] = {
+    "core: purge expired records": {
+        "task": "core.tasks.retention_purge_task",
+        "schedule": crontab(hour=4, minute=50),
+        "description": "Nightly deletion of what is kept only for a while: sign-in "
+        "codes, finished messages, job records, staff sign-ins, erased members' "
+        "leftovers (RETENTION_*_DAYS).",
+    },
     "members: reconcile cached member stats": {
         "task": "members.tasks.member_stats_reconcile_task",
         "schedule": crontab(hour=3, minute=30),

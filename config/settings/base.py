@@ -500,6 +500,18 @@ REGULARS_MESSAGE_TYPES = [
 
 # Sections of a member's data export (GET /api/v1/me/export), in order; each is
 # a function (member) -> dict. Later apps append theirs.
+# Data retention (core.retention): each app's purge, run nightly, and how
+# long each kind of record is kept.
+REGULARS_RETENTION_PURGES = [
+    "core.retention.purge_staff_sign_ins",
+    "members.retention.purge",
+    "rewards.retention.purge",
+]
+RETENTION_SIGN_IN_CODES_DAYS = env.int("RETENTION_SIGN_IN_CODES_DAYS", default=30)
+RETENTION_MESSAGES_DAYS = env.int("RETENTION_MESSAGES_DAYS", default=365)
+RETENTION_JOB_RUNS_DAYS = env.int("RETENTION_JOB_RUNS_DAYS", default=400)
+RETENTION_STAFF_SIGN_INS_DAYS = env.int("RETENTION_STAFF_SIGN_INS_DAYS", default=365)
+
 REGULARS_MEMBER_EXPORT_SECTIONS = [
     "members.privacy.export_section",
     "rewards.export.export_section",
