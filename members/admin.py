@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from simple_history.admin import SimpleHistoryAdmin
 
 from members import access, member_flow, selectors, services
 from members.admin_exports import MEMBER_EXPORTS, MemberExportAdminMixin
@@ -205,7 +206,7 @@ class VisitInline(admin.TabularInline):
 
 
 @admin.register(Member)
-class MemberAdmin(MemberPrivacyAdminMixin, MemberExportAdminMixin, admin.ModelAdmin):
+class MemberAdmin(MemberPrivacyAdminMixin, MemberExportAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "full_name",
         "phone_display",

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from simple_history.admin import SimpleHistoryAdmin
 
 from members import access
 from members.admin_text import printable
@@ -110,7 +111,7 @@ class ApiKeyAddForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ReadOnlyPageMixin, admin.ModelAdmin):
+class ApiKeyAdmin(ReadOnlyPageMixin, SimpleHistoryAdmin):
     list_display = [
         "location",
         "name",

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from phonenumber_field.phonenumber import PhoneNumber
 
+from audit.history import redact
 from members import access, member_flow
 from members.hashing import e164_hash
 from members.models import (
@@ -114,6 +115,9 @@ def member_erase(*, member: Member, actor=None) -> Member:
     # too, so a delivery still waiting sends nothing personal.
     webhooks.events_redact_member(member_id=member.pk)
     webhooks.event_emit(type="member.erased", data={"member_id": member.pk})
+    # The audit trail keeps who changed which of the member's fields when, not
+    # the values (names, phone, birthday) of the versions before.
+    redact(Member, member.pk)
     return member
 
 

@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.history import audited
 from members.models import MONEY, Member, Visit
 
 
@@ -102,6 +103,8 @@ class ReferralProgram(models.Model):
         ),
     )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    history = audited()
 
     class Meta:
         verbose_name = _("referral program")

@@ -25,6 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.history import audited
 from members.models import MONEY, Member, Service, ServiceCategory, Visit
 
 PERCENT = {"max_digits": 5, "decimal_places": 2}
@@ -123,6 +124,8 @@ class ProgramSettings(models.Model):
     )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
+    history = audited()
+
     class Meta:
         verbose_name = _("program settings")
         verbose_name_plural = _("program settings")
@@ -155,6 +158,8 @@ class CategoryEarnRate(models.Model):
         help_text=_("Same unit as the base rate; 0 earns nothing."),
         **RATE,
     )
+
+    history = audited()
 
     class Meta:
         verbose_name = _("category earn rate")
@@ -218,6 +223,8 @@ class Tier(models.Model):
         help_text=_("A voucher for this reward is issued on the 1st of each month."),
     )
     color = models.CharField(_("colour"), max_length=7, default="#888888")
+
+    history = audited()
 
     class Meta:
         ordering = ["rank"]
@@ -669,6 +676,8 @@ class Reward(models.Model):
     )
     is_active = models.BooleanField(_("active"), default=True)
     sort_order = models.PositiveSmallIntegerField(_("sort order"), default=0)
+
+    history = audited()
 
     class Meta:
         ordering = ["sort_order", "points_cost", "name"]

@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from simple_history.admin import SimpleHistoryAdmin
 
 from campaigns import results
 from campaigns.admin.backtest import BacktestMixin
@@ -167,7 +168,7 @@ class CampaignChangeList(ChangeList):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(BacktestMixin, ResultsMixin, admin.ModelAdmin):
+class CampaignAdmin(BacktestMixin, ResultsMixin, SimpleHistoryAdmin):
     form = CampaignForm
     inlines = [CampaignStepInline]
     list_display = [

@@ -12,6 +12,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
 
 from campaigns import services
 from campaigns.admin.common import promotion_link
@@ -45,7 +46,7 @@ def codes_csv(queryset):
 
 
 @admin.register(PromoCode)
-class PromoCodeAdmin(admin.ModelAdmin):
+class PromoCodeAdmin(SimpleHistoryAdmin):
     list_display = ["code", "promotion_col", "batch", "uses_col", "valid_until_col"]
     list_filter = ["promotion", "batch"]
     list_select_related = ["promotion"]

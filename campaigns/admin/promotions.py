@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from simple_history.admin import SimpleHistoryAdmin
 
 from campaigns import selectors, services
 from campaigns.admin.backtest import BacktestMixin
@@ -110,7 +111,7 @@ def budget_parts(p: Promotion) -> list[str]:
 
 
 @admin.register(Promotion)
-class PromotionAdmin(BacktestMixin, PreviewMixin, admin.ModelAdmin):
+class PromotionAdmin(BacktestMixin, PreviewMixin, SimpleHistoryAdmin):
     form = PromotionForm
     list_display = [
         "name",

@@ -21,6 +21,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
+from simple_history.admin import SimpleHistoryAdmin
 
 from campaigns import segments, services
 from campaigns.models import Segment
@@ -72,7 +73,7 @@ def catalogue() -> list[dict]:
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(SimpleHistoryAdmin):
     form = SegmentForm
     change_form_template = "admin/campaigns/segment/change_form.html"
     list_display = ["name", "rules_col", "count_col", "counted_col", "builtin_col"]

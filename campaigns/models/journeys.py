@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.history import audited
 from campaigns.holdout import new_salt
 from campaigns.models.promotions import PromoCode, Promotion
 from campaigns.models.segments import Segment
@@ -77,6 +78,8 @@ class CampaignSettings(models.Model):
     program_salt = models.CharField(
         _("program holdout salt"), max_length=32, default=new_salt
     )
+
+    history = audited()
 
     class Meta:
         verbose_name = _("campaign settings")
@@ -180,6 +183,8 @@ class Campaign(models.Model):
     launched_at = models.DateTimeField(_("launched"), null=True, blank=True)
     last_run_at = models.DateTimeField(_("last run"), null=True, blank=True)
 
+    history = audited()
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("campaign")
@@ -252,6 +257,8 @@ class CampaignStep(models.Model):
     )
     points = models.PositiveIntegerField(_("bonus points"), null=True, blank=True)
     offer_days = models.PositiveSmallIntegerField(_("offer valid, days"), default=14)
+
+    history = audited()
 
     class Meta:
         ordering = ["campaign", "position"]

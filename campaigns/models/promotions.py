@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.history import audited
 from members.models import (
     Location,
     Member,
@@ -245,6 +246,8 @@ class Promotion(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
+    history = audited()
+
     class Meta:
         ordering = ["group__order", "priority", "pk"]
         verbose_name = _("promotion")
@@ -326,6 +329,8 @@ class PromoCode(models.Model):
     valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    history = audited()
 
     class Meta:
         ordering = ["pk"]

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.history import audited
 from members.models import Location, Member, ServiceCategory, Specialist
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -41,6 +42,8 @@ class Segment(models.Model):
     counted_at = models.DateTimeField(_("counted"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("changed"), auto_now=True)
+
+    history = audited()
 
     class Meta:
         ordering = ["name"]

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
     "axes",
+    "simple_history",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -51,6 +52,8 @@ INSTALLED_APPS = [
     # /api/docs/ works offline and on networks that block CDNs.
     "drf_spectacular_sidecar",
     "core",
+    # Who changed what (django-simple-history): below every app it audits.
+    "audit",
     # Event webhooks: below members, rewards and referrals, which emit into it.
     "webhooks",
     "members",
@@ -74,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The request (its user and IP) for the audit trail's versions.
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: it answers a locked-out login (axes' own advice).
@@ -181,6 +186,9 @@ AXES_CLIENT_IP_CALLABLE = "core.net.client_ip"
 AXES_LOCKOUT_CALLABLE = "core.staff_auth.lockout_response"
 # A staff session ends this many hours after sign-in, used or not.
 SESSION_COOKIE_AGE = env.int("STAFF_SESSION_HOURS", default=12) * 3600
+
+# The audit trail's versions are a record, not an undo: no "revert" in the admin.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # --- Internationalisation ---------------------------------------------------
 
@@ -533,5 +541,10 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes: its start-up banner and every counted attempt at INFO;
+        # the locks themselves are warnings.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.history import audited
 from members.models.core import Location, Member
 
 
@@ -86,6 +87,8 @@ class ApiKey(_Credential):
         related_name="+",
         verbose_name=_("created by"),
     )
+
+    history = audited(excluded_fields=["key_hash"])
 
     class Meta:
         ordering = ["location__name", "-created_at"]

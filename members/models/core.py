@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
+from audit.history import audited
 from members.admin_text import phone_masked
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -216,6 +217,8 @@ class Member(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    history = audited()
 
     class Meta:
         ordering = ["-registered_at"]

@@ -7,13 +7,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
 
 from referrals import selectors
 from referrals.models import ReferralProgram
 
 
 @admin.register(ReferralProgram)
-class ReferralProgramAdmin(admin.ModelAdmin):
+class ReferralProgramAdmin(SimpleHistoryAdmin):
     """One row (pk=1): the list goes straight to it; never added or deleted.
 
     The model's ``clean()`` (a percent over 100, fractional points) runs in

@@ -11,13 +11,14 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
 
 from rewards import selectors
 from rewards.models import CategoryEarnRate, ProgramSettings, Reward, Tier
 
 
 @admin.register(ProgramSettings)
-class ProgramSettingsAdmin(admin.ModelAdmin):
+class ProgramSettingsAdmin(SimpleHistoryAdmin):
     """One row (pk=1): the list goes straight to it; it is never added or deleted."""
 
     fieldsets = [
@@ -65,7 +66,7 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(CategoryEarnRate)
-class CategoryEarnRateAdmin(admin.ModelAdmin):
+class CategoryEarnRateAdmin(SimpleHistoryAdmin):
     list_display = ["category", "rate", "base_rate"]
     list_select_related = ["category"]
     search_fields = ["category__name", "category__code"]
@@ -101,7 +102,7 @@ class TierForm(forms.ModelForm):
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(SimpleHistoryAdmin):
     form = TierForm
     list_display = [
         "swatch",
@@ -150,7 +151,7 @@ class TierAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(SimpleHistoryAdmin):
     list_display = [
         "name",
         "kind",
