@@ -41,16 +41,16 @@ def message(status, created_at, member=None) -> Message:
 @pytest.fixture
 def records():
     old_code = OtpChallenge.objects.create(
-        phone="+79160000001", code_hash="x", created_at=ago(31), expires_at=ago(31)
+        phone="+79035550001", code_hash="x", created_at=ago(31), expires_at=ago(31)
     )
     new_code = OtpChallenge.objects.create(
-        phone="+79160000002", code_hash="x", created_at=ago(29), expires_at=ago(29)
+        phone="+79035550002", code_hash="x", created_at=ago(29), expires_at=ago(29)
     )
-    OtpGuard.objects.create(phone="+79160000001", failures=3)
+    OtpGuard.objects.create(phone="+79035550001", failures=3)
     OtpGuard.objects.create(
-        phone="+79160000003", failures=10, locked_until=NOW + timedelta(hours=1)
+        phone="+79035550003", failures=10, locked_until=NOW + timedelta(hours=1)
     )
-    OtpGuard.objects.filter(phone__in=["+79160000001", "+79160000003"]).update(
+    OtpGuard.objects.filter(phone__in=["+79035550001", "+79035550003"]).update(
         updated_at=ago(40)
     )
     sent_old = message(Message.Status.SENT, ago(366))
@@ -105,7 +105,7 @@ def test_the_purge_deletes_what_is_past_its_period(records):
         records["new_code"].pk
     ]
     # the lock still in force stays, whatever its age
-    assert list(OtpGuard.objects.values_list("phone", flat=True)) == ["+79160000003"]
+    assert list(OtpGuard.objects.values_list("phone", flat=True)) == ["+79035550003"]
     assert set(Message.objects.values_list("pk", flat=True)) == records["kept_messages"]
     assert not MemberToken.objects.filter(member=records["erased"]).exists()
     assert MemberToken.objects.filter(member=records["kept_member"]).exists()
