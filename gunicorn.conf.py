@@ -211,3 +211,12 @@ def pre_fork(server, worker) -> None:
     from django.db import connections
 
     connections.close_all()
+
+
+def child_exit(server, worker) -> None:
+    """With ``PROMETHEUS_MULTIPROC_DIR`` (several workers' metrics summed at
+    each scrape), forget a worker that has gone (core.metrics)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

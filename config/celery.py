@@ -12,11 +12,15 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 
+from core.observability import connect_celery
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
 app = Celery("regulars")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# A task logs under the id of the request that enqueued it.
+connect_celery()
 
 
 class _FilesystemBrokerHostFilter(logging.Filter):

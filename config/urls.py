@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.views import healthz
+from core.metrics import metrics_view
 from members.messaging.views import unsubscribe
 from referrals.views import landing as referral_landing
 
@@ -12,6 +13,7 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/analytics/", include("analytics.urls")),
     path("admin/", admin.site.urls),

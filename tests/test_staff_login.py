@@ -1,12 +1,14 @@
 """Staff sign-in: wrong passwords lock the username from that address
 (django-axes), an administrator unlocks it, and staff sessions expire."""
 
+import io
 from datetime import timedelta
 
 import pytest
 import time_machine
 from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -26,11 +28,18 @@ def manager(db):
     )
 
 
-def sign_in(password, *, username="olga", ip="10.0.0.1", client=None, **headers):
+def sign_in(
+    password, *, username="olga", ip="10.0.0.1", client=None, otp_token="", **headers
+):
     client = client or Client()
     response = client.post(
         LOGIN,
-        {"username": username, "password": password, "next": HOME},
+        {
+            "username": username,
+            "password": password,
+            "next": HOME,
+            "otp_token": otp_token,
+        },
         REMOTE_ADDR=ip,
         **headers,
     )
@@ -112,3 +121,82 @@ def test_a_staff_session_ends_after_its_hours(manager):
         response = client.get(HOME)
     assert response.status_code == 302
     assert response["Location"].startswith(LOGIN)
+
+
+# --- The second factor (TOTP) ----------------------------------------------------
+
+
+def code_of(device, at) -> str:
+    """The code the member's authenticator app shows at ``at``."""
+    return f"{_totp(device, int(at.timestamp())):0{device.digits}d}"
+
+
+def _totp(device, moment: int) -> int:
+    from django_otp.oath import TOTP
+
+    generator = TOTP(
+        device.bin_key, device.step, device.t0, device.digits, device.drift
+    )
+    generator.time = moment
+    return generator.token()
+
+
+@pytest.fixture
+def with_authenticator(manager):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.create(user=manager, name="phone", confirmed=True)
+
+
+def test_without_an_authenticator_the_password_is_enough(manager):
+    _client, response = sign_in("right-horse-battery")
+    assert response.status_code == 302
+
+
+def test_with_an_authenticator_its_code_is_needed(manager, with_authenticator):
+    with time_machine.travel(T0, tick=False):
+        _client, response = sign_in("right-horse-battery")
+        assert response.status_code == 200
+        assert (
+            "Enter the code your authenticator app shows" in response.content.decode()
+        )
+        _client, response = sign_in("right-horse-battery", otp_token="000000")
+        assert response.status_code == 200
+        assert "That code is not right" in response.content.decode()
+    # A wrong code slows the device down for a moment (django-otp's throttle)
+    later = T0 + timedelta(seconds=10)
+    with time_machine.travel(later, tick=False):
+        client, response = sign_in(
+            "right-horse-battery", otp_token=code_of(with_authenticator, later)
+        )
+        assert response.status_code == 302
+        assert client.get(HOME).status_code == 200
+
+
+def test_a_session_without_the_code_is_not_let_in(manager, with_authenticator):
+    # Signed in some other way (a session from before the authenticator)
+    client = Client()
+    client.force_login(manager)
+    response = client.get(HOME)
+    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+
+
+@override_settings(STAFF_2FA_REQUIRED_FOR_SUPERUSERS=True)
+def test_a_superuser_needs_an_authenticator_when_the_setting_says_so(manager):
+    get_user_model().objects.create_superuser(username="root", password="pw-root-1")
+    _client, response = sign_in("pw-root-1", username="root")
+    assert response.status_code == 200
+    assert "manage.py staff_totp_add root" in response.content.decode()
+    # staff who are not superusers still sign in with their password
+    _client, response = sign_in("right-horse-battery")
+    assert response.status_code == 302
+
+
+def test_the_command_gives_a_staff_user_an_authenticator(manager):
+    out = io.StringIO()
+    call_command("staff_totp_add", "olga", stdout=out)
+    assert "otpauth://totp/" in out.getvalue()
+    device = manager.totpdevice_set.get()
+    assert device.confirmed
+    with pytest.raises(CommandError):
+        call_command("staff_totp_add", "nobody", stdout=io.StringIO())

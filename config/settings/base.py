@@ -35,9 +35,11 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "core.admin_apps.StaffAdminConfig",  # django.contrib.admin, with staff 2FA
     "django.contrib.auth",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "simple_history",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -68,6 +70,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request carries its id, every route is timed.
+    "core.observability.RequestIdMiddleware",
+    "core.metrics.MetricsMiddleware",
     "core.middleware.StampScopeMiddleware",
     "core.db_unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -77,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     # The request (its user and IP) for the audit trail's versions.
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -184,6 +190,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "core.net.client_ip"
 AXES_LOCKOUT_CALLABLE = "core.staff_auth.lockout_response"
+# A second factor (TOTP) for staff who set one up; required of superusers
+# when this is on (core.staff_auth).
+STAFF_2FA_REQUIRED_FOR_SUPERUSERS = env.bool(
+    "STAFF_2FA_REQUIRED_FOR_SUPERUSERS", default=False
+)
+OTP_TOTP_ISSUER = env.str("BUSINESS_NAME", default="Regulars")
 # A staff session ends this many hours after sign-in, used or not.
 SESSION_COOKIE_AGE = env.int("STAFF_SESSION_HOURS", default=12) * 3600
 
@@ -253,6 +265,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The worker logs through LOGGING (request ids, masking, JSON), not its own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -533,13 +547,38 @@ REGULARS_ME_SECTIONS = ["rewards.api.me.RewardsMeSection"]
 
 # --- Logging ----------------------------------------------------------------
 
+# JSON lines in production (LOG_FORMAT=json), plain text on a laptop; every
+# line with the request's id, phones, codes and tokens masked
+# (core.observability).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "filters": {
+        "request_id": {"()": "core.observability.RequestIdFilter"},
+        "mask": {"()": "core.observability.MaskFilter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+            },
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id", "mask"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -548,3 +587,28 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Monitoring: Prometheus metrics at /metrics for a scraper sending
+# "Authorization: Bearer <METRICS_TOKEN>" (no token set: no /metrics).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+REGULARS_METRICS = [
+    "members.metrics.collect",
+    "rewards.metrics.collect",
+    "webhooks.metrics.collect",
+]
+
+# Error reporting (off by default): Sentry's SDK when SENTRY_DSN is set. No
+# personal data is sent (send_default_pii off).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration(), CeleryIntegration()],
+        send_default_pii=False,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

@@ -28,3 +28,8 @@ X_FRAME_OPTIONS = "DENY"
 # opts in, its reminder (W021) is expected, so it must not fail `check --deploy`.
 if not SECURE_HSTS_PRELOAD:
     SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W021"]  # noqa: F405
+
+# Logs as JSON lines unless LOG_FORMAT says otherwise (core.observability).
+LOGGING["handlers"]["console"]["formatter"] = env.str(  # noqa: F405
+    "LOG_FORMAT", default="json"
+)
