@@ -12,7 +12,7 @@ from audit.models import AuditEvent
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["at", "username", "ip", "action", "content_type", "object_repr"]
-    list_filter = ["action", "content_type", "at"]
+    list_filter = ["action", ("content_type", admin.RelatedOnlyFieldListFilter), "at"]
     search_fields = ["username", "object_repr", "object_id", "=ip"]
     date_hierarchy = "at"
     list_select_related = ["content_type"]

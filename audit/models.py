@@ -10,6 +10,7 @@ version is saved; never changed or deleted from the admin.
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -57,10 +58,11 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-at", "-pk"]
         verbose_name = _("audit event")
-        verbose_name_plural = _("audit trail")
+        verbose_name_plural = _("audit events")
         indexes = [
             models.Index(fields=["content_type", "object_id"], name="audit_object_idx")
         ]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.username or '—'} {self.object_repr}"
+        at = timezone.localtime(self.at)
+        return f"{at:%Y-%m-%d %H:%M} {self.username or '—'} {self.object_repr}"
