@@ -7,10 +7,11 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
+from core.admin_helpers import ReadOnlyAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "username", "ip", "action", "content_type", "object_repr"]
     list_filter = ["action", ("content_type", admin.RelatedOnlyFieldListFilter), "at"]
     search_fields = ["username", "object_repr", "object_id", "=ip"]
@@ -43,12 +44,3 @@ class AuditEventAdmin(admin.ModelAdmin):
                 for name, (before, after) in sorted(event.changes.items())
             ),
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
