@@ -21,6 +21,8 @@ from django_otp import user_has_device
 from django_otp.forms import OTPAuthenticationFormMixin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+SESSION_KEY = "staff_second_factor"
+
 
 def second_factor_needed(user) -> bool:
     if not getattr(user, "is_authenticated", False):
@@ -91,7 +93,14 @@ class StaffAdminSite(admin.AdminSite):
         if not super().has_permission(request):
             return False
         user = request.user
-        return not second_factor_needed(user) or user.is_verified()
+        # Whether this user needs a second factor is asked once a session
+        # (a query), not on every page: an authenticator added later is asked
+        # for at the next sign-in.
+        needed = request.session.get(SESSION_KEY)
+        if needed is None:
+            needed = second_factor_needed(user)
+            request.session[SESSION_KEY] = needed
+        return not needed or user.is_verified()
 
 
 def lockout_response(request, original_response=None, credentials=None):
