@@ -32,6 +32,13 @@ def second_factor_needed(user) -> bool:
     return bool(user.is_superuser and settings.STAFF_2FA_REQUIRED_FOR_SUPERUSERS)
 
 
+def remember_second_factor(sender, request, user, **kwargs) -> None:
+    """At sign-in, whether this user needs a second factor (kept in the
+    session, so the admin's pages do not ask the database each time)."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_KEY] = second_factor_needed(user)
+
+
 class StaffLoginForm(AdminAuthenticationForm, OTPAuthenticationFormMixin):
     otp_token = forms.CharField(
         label=_("Authenticator code"),
@@ -93,9 +100,9 @@ class StaffAdminSite(admin.AdminSite):
         if not super().has_permission(request):
             return False
         user = request.user
-        # Whether this user needs a second factor is asked once a session
-        # (a query), not on every page: an authenticator added later is asked
-        # for at the next sign-in.
+        # Whether this user needs a second factor is known from the sign-in
+        # (``remember_second_factor``), not asked on every page: an
+        # authenticator added later is asked for at the next sign-in.
         needed = request.session.get(SESSION_KEY)
         if needed is None:
             needed = second_factor_needed(user)
