@@ -26,8 +26,8 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from analytics.aggregates import first_visits, money, paid_visits, retained, tier_at
 from analytics.db import reading
+from analytics.expressions import first_visits, money, paid_visits, retained, tier_at
 from analytics.tables import Filters, Kpi
 from rewards.models import PointLot
 from rewards.selectors.program import day_start

@@ -37,14 +37,9 @@ from django.db.models import F, Min, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Lag
 from django.utils import timezone
 
-from analytics.aggregates import (
-    _between,
-    _changed_visits,
-    _paid_days,
-    local_day,
-    runs,
-)
+from analytics.aggregates import _changed_visits, _paid_days, runs
 from analytics.db import WORK_MEM
+from analytics.expressions import _between, local_day
 from analytics.models import SpanStat, SpanState
 from core.bulk import rows_copy
 from members.models import Visit
