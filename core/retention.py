@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from axes.models import AccessAttempt, AccessLog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
@@ -59,7 +60,6 @@ def purge_staff_sign_ins(*, now: datetime) -> dict[str, int]:
     """Staff sign-ins recorded by django-axes (successful ones and the failure
     counters) older than RETENTION_STAFF_SIGN_INS_DAYS; a lock still in force
     is kept whatever its age."""
-    from axes.models import AccessAttempt, AccessLog
 
     cutoff = older_than(now, settings.RETENTION_STAFF_SIGN_INS_DAYS)
     lock_ends = now - settings.AXES_COOLOFF_TIME

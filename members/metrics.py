@@ -33,13 +33,11 @@ def collect():
         .annotate(n=Count("id"), money=Sum("amount_paid"))
         .order_by()
     )
-    paid = 0.0
+    by_status = {row["status"]: row for row in rows}
     for status in Visit.Status.values:
-        row = next((r for r in rows if r["status"] == status), None)
-        visits.add_metric([status], row["n"] if row else 0)
-        if row and status == Visit.Status.PAID:
-            paid = float(row["money"] or 0)
-    revenue.add_metric([], paid)
+        visits.add_metric([status], by_status.get(status, {}).get("n", 0))
+    paid = by_status.get(Visit.Status.PAID, {}).get("money") or 0
+    revenue.add_metric([], float(paid))
     yield visits
     yield revenue
 
